@@ -1,0 +1,195 @@
+"""A STAND-IN for API Gateway's ``@connections`` API, until the local gateway replaces it.
+
+It is a real HTTP server on loopback that answers the management API's calls the way AWS
+does, so the handlers' boto3 ``apigatewaymanagementapi`` client cannot tell the difference:
+
+    POST   /{stage}/@connections/{id}   200, or 410 GoneException for an id that is not open,
+                                        413 PayloadTooLargeException over 128 KB
+    GET    /{stage}/@connections/{id}   200 with connectedAt, identity, lastActiveAt; or 410
+    DELETE /{stage}/@connections/{id}   204 and the connection is closed; or 410
+
+What it is not: there are no WebSocket clients behind it. "Opening" a connection only makes
+an inbox that collects the frames posted to it, which a notebook can then print. Errors carry
+``x-amzn-ErrorType`` so boto3 raises the modeled exception (``client.exceptions.GoneException``).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http import HTTPStatus
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+from urllib.parse import unquote
+
+from chatlib.limits import MAX_PAYLOAD_BYTES
+
+__all__ = ["ConnectionsStandIn"]
+
+
+@dataclass
+class _Inbox:
+    connected_at: int
+    frames: list[bytes] = field(default_factory=list)
+    last_active_at: int = 0
+
+
+class ConnectionsStandIn:
+    """Start with ``with ConnectionsStandIn() as standin:`` or ``start()``/``stop()``."""
+
+    def __init__(self, *, stage: str = "dev", host: str = "127.0.0.1", port: int = 0) -> None:
+        self.stage = stage
+        self._lock = threading.Lock()
+        self._open: dict[str, _Inbox] = {}
+        self._closed: dict[str, _Inbox] = {}
+        self.requests = 0
+        self._server = ThreadingHTTPServer((host, port), self._handler_class())
+        self._server.daemon_threads = True
+        self._thread: threading.Thread | None = None
+
+    @property
+    def url(self) -> str:
+        """The endpoint a boto3 client (or ``CHATLIB_CONNECTIONS_URL``) should use."""
+        host, port = self._server.server_address[:2]
+        return f"http://{host}:{port}/{self.stage}"
+
+    def start(self) -> ConnectionsStandIn:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+            self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._server.shutdown()
+            self._thread.join(timeout=5)
+            self._thread = None
+        self._server.server_close()
+
+    def __enter__(self) -> ConnectionsStandIn:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    # -- the "clients" -------------------------------------------------------------------
+    def open(self, connection_id: str) -> None:
+        """A client with this id is now connected: posts to it are collected."""
+        with self._lock:
+            self._open[connection_id] = _Inbox(connected_at=int(time.time() * 1000))
+
+    def drop(self, connection_id: str) -> None:
+        """The client vanished (no close frame, no ``$disconnect``): posts now get 410."""
+        with self._lock:
+            inbox = self._open.pop(connection_id, None)
+            if inbox is not None:
+                self._closed[connection_id] = inbox
+
+    def is_open(self, connection_id: str) -> bool:
+        with self._lock:
+            return connection_id in self._open
+
+    def frames(self, connection_id: str) -> list[Any]:
+        """Every frame posted to this connection so far, JSON-decoded where it is JSON."""
+        with self._lock:
+            inbox = self._open.get(connection_id) or self._closed.get(connection_id)
+            raw = list(inbox.frames) if inbox else []
+        return [_decode(frame) for frame in raw]
+
+    def clear(self) -> None:
+        """Empty every inbox (connections stay open)."""
+        with self._lock:
+            for inbox in self._open.values():
+                inbox.frames.clear()
+
+    # -- the HTTP side -------------------------------------------------------------------
+    def _handler_class(self) -> type[BaseHTTPRequestHandler]:
+        standin = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                pass
+
+            def do_POST(self) -> None:
+                standin._serve(self, "POST")
+
+            def do_GET(self) -> None:
+                standin._serve(self, "GET")
+
+            def do_DELETE(self) -> None:
+                standin._serve(self, "DELETE")
+
+        return Handler
+
+    def _serve(self, request: BaseHTTPRequestHandler, method: str) -> None:
+        length = int(request.headers.get("Content-Length") or 0)
+        body = request.rfile.read(length) if length else b""
+        with self._lock:
+            self.requests += 1
+        prefix = f"/{self.stage}/@connections/"
+        if not request.path.startswith(prefix):
+            return _reply(request, HTTPStatus.FORBIDDEN, "ForbiddenException", "Forbidden")
+        connection_id = unquote(request.path[len(prefix) :])
+        with self._lock:
+            inbox = self._open.get(connection_id)
+            if inbox is None:
+                return _reply(request, HTTPStatus.GONE, "GoneException", None)
+            now = int(time.time() * 1000)
+            if method == "POST":
+                if len(body) > MAX_PAYLOAD_BYTES:
+                    return _reply(
+                        request,
+                        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
+                        "PayloadTooLargeException",
+                        "Message too long",
+                    )
+                inbox.frames.append(body)
+                inbox.last_active_at = now
+                return _reply(request, HTTPStatus.OK)
+            if method == "GET":
+                info = {
+                    "connectedAt": _iso(inbox.connected_at),
+                    "identity": {"sourceIp": "127.0.0.1", "userAgent": "stand-in"},
+                    "lastActiveAt": _iso(inbox.last_active_at or inbox.connected_at),
+                }
+                return _reply(request, HTTPStatus.OK, payload=info)
+            self._closed[connection_id] = self._open.pop(connection_id)
+            return _reply(request, HTTPStatus.NO_CONTENT)
+
+
+def _reply(
+    request: BaseHTTPRequestHandler,
+    status: HTTPStatus,
+    error_type: str | None = None,
+    message: str | None = None,
+    payload: dict[str, Any] | None = None,
+) -> None:
+    if error_type is not None:
+        payload = {"message": message}
+    data = b"" if payload is None else json.dumps(payload).encode()
+    request.send_response(status)
+    if error_type is not None:
+        request.send_header("x-amzn-ErrorType", error_type)
+    if status != HTTPStatus.NO_CONTENT:
+        request.send_header("Content-Type", "application/json")
+        request.send_header("Content-Length", str(len(data)))
+    request.end_headers()
+    if data and status != HTTPStatus.NO_CONTENT:
+        request.wfile.write(data)
+
+
+def _iso(epoch_ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_ms / 1000)) + (
+        f".{epoch_ms % 1000:03d}Z"
+    )
+
+
+def _decode(frame: bytes) -> Any:
+    try:
+        return json.loads(frame)
+    except ValueError:
+        return frame.decode("utf-8", errors="replace")

@@ -1,0 +1,82 @@
+"""The embedded AWS: a moto server on a loopback port, and the environment that points boto3 at it.
+
+``start_embedded_aws()`` is what a notebook's first cell calls. It is idempotent (re-running
+the cell returns the running server), and it sets, for this process and the processes it
+starts:
+
+    AWS_ENDPOINT_URL        http://127.0.0.1:<port>   every boto3 client talks to moto
+    AWS_ACCESS_KEY_ID       testing                   so no real credentials are ever sent
+    AWS_SECRET_ACCESS_KEY   testing
+    AWS_DEFAULT_REGION      us-east-1 (unless already set)
+
+Real AWS is reached by the same code in a process where none of this was done. ``stop()``
+shuts the server down and restores the variables it changed.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import threading
+from dataclasses import dataclass, field
+
+__all__ = ["EmbeddedAWS", "running_embedded_aws", "start_embedded_aws"]
+
+_lock = threading.Lock()
+_running: EmbeddedAWS | None = None
+
+
+@dataclass
+class EmbeddedAWS:
+    endpoint_url: str
+    region: str
+    _server: object = field(repr=False)
+    _saved_environment: dict[str, str | None] = field(repr=False, default_factory=dict)
+
+    def stop(self) -> None:
+        """Stop the server and put the environment back as it was."""
+        global _running
+        with _lock:
+            self._server.stop()
+            for name, value in self._saved_environment.items():
+                if value is None:
+                    os.environ.pop(name, None)
+                else:
+                    os.environ[name] = value
+            if _running is self:
+                _running = None
+
+
+def running_embedded_aws() -> EmbeddedAWS | None:
+    return _running
+
+
+def start_embedded_aws(*, port: int = 0, region: str | None = None) -> EmbeddedAWS:
+    """Start moto on ``127.0.0.1:port`` (``0``: any free port) unless it already runs."""
+    global _running
+    with _lock:
+        if _running is not None:
+            return _running
+        from moto.server import ThreadedMotoServer  # imported late: only local runs need moto
+
+        # werkzeug logs every request to stderr unless told otherwise; that is noise here.
+        logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server.start()
+        host, bound_port = server.get_host_and_port()
+        endpoint_url = f"http://{host}:{bound_port}"
+        region = region or os.environ.get("AWS_DEFAULT_REGION") or "us-east-1"
+        settings = {
+            "AWS_ENDPOINT_URL": endpoint_url,
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_DEFAULT_REGION": region,
+        }
+        saved = {
+            name: os.environ.get(name) for name in [*settings, "AWS_SESSION_TOKEN", "AWS_PROFILE"]
+        }
+        os.environ.pop("AWS_SESSION_TOKEN", None)
+        os.environ.pop("AWS_PROFILE", None)
+        os.environ.update(settings)
+        _running = EmbeddedAWS(endpoint_url, region, server, saved)
+        return _running

@@ -1,0 +1,71 @@
+"""Every error chatlib raises on purpose, so callers can catch one base class.
+
+    ChatlibError                  base; ``status`` is the HTTP status a handler answers with
+    ├── BadRequest                400: the client sent something we cannot use
+    │   ├── InvalidIdentifier     400: a room or user id is missing, too long or has bad characters
+    │   └── MessageTooLarge       413: the outbound frame would exceed API Gateway's 128 KB limit
+    ├── NotConnected              403: the caller has no (live) row in the connection table
+    ├── ConnectionGone            410: ``@connections`` says the connection no longer exists
+    └── ConfigurationError        500: the function's environment is incomplete
+
+Messages are written for the person who will read them: they say what was wrong and what to
+do instead. They never contain a traceback or internal detail.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BadRequest",
+    "ChatlibError",
+    "ConfigurationError",
+    "ConnectionGone",
+    "InvalidIdentifier",
+    "MessageTooLarge",
+    "NotConnected",
+]
+
+
+class ChatlibError(Exception):
+    """Base class. ``code`` names the error in frames and logs; ``status`` is its HTTP status."""
+
+    code = "ChatlibError"
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(ChatlibError):
+    code = "BadRequest"
+    status = 400
+
+
+class InvalidIdentifier(BadRequest):
+    code = "InvalidIdentifier"
+
+
+class MessageTooLarge(BadRequest):
+    code = "MessageTooLarge"
+    status = 413
+
+
+class NotConnected(ChatlibError):
+    code = "NotConnected"
+    status = 403
+
+
+class ConnectionGone(ChatlibError):
+    """``@connections`` answered 410: the client is gone, so its row should be deleted."""
+
+    code = "GoneException"
+    status = 410
+
+    def __init__(self, connection_id: str) -> None:
+        super().__init__(f"connection {connection_id!r} is gone (410 from @connections)")
+        self.connection_id = connection_id
+
+
+class ConfigurationError(ChatlibError):
+    code = "ConfigurationError"
+    status = 500

@@ -1,0 +1,126 @@
+"""What every handler shares: its services, error handling, the response and the log line.
+
+A handler's logic returns an :class:`Outcome` or raises a :class:`~chatlib.errors.ChatlibError`.
+:func:`run` turns either into ``{"statusCode", "body"}``; on a message route it also sends the
+caller an error frame, because API Gateway does not pass a handler's response on to the
+client. Anything unexpected is logged with its traceback and answered with a generic 500 and
+frame: a client never sees internal detail.
+
+Services (the table and the ``@connections`` client) are built on the first invocation and
+kept while the Lambda stays warm, keyed on the configuration so a change of environment
+(as in a notebook) builds new ones.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from functools import lru_cache
+from typing import Any
+
+from chatlib.apigw_event import WebSocketEvent
+from chatlib.errors import ChatlibError, ConfigurationError, ConnectionGone
+from chatlib.invocation_log import log_invocation
+from chatlib.messages import encode_frame, error_frame
+from chatlib.sender import ConnectionsSender, connections_endpoint
+from chatlib.store import ConnectionStore
+
+__all__ = ["TABLE_VARIABLE", "Outcome", "Services", "run"]
+
+log = logging.getLogger("chatlib.handlers")
+
+#: The function's environment names the connection table here.
+TABLE_VARIABLE = "CONNECTIONS_TABLE"
+
+
+@dataclass
+class Outcome:
+    status: int = 200
+    body: str = "OK"
+    counts: dict[str, int] = field(default_factory=dict)
+
+
+@dataclass
+class Services:
+    store: ConnectionStore
+    sender: ConnectionsSender
+    clock: Callable[[], float] = time.time
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+
+@lru_cache(maxsize=8)
+def _store(table_name: str) -> ConnectionStore:
+    return ConnectionStore(table_name)
+
+
+@lru_cache(maxsize=8)
+def _sender(endpoint_url: str) -> ConnectionsSender:
+    return ConnectionsSender(endpoint_url)
+
+
+def services_for(event: WebSocketEvent, environ: Mapping[str, str] = os.environ) -> Services:
+    table_name = environ.get(TABLE_VARIABLE)
+    if not table_name:
+        raise ConfigurationError(
+            f"{TABLE_VARIABLE} is not set: the function's environment must name the "
+            "connection table"
+        )
+    endpoint = connections_endpoint(event.domain_name, event.stage, environ)
+    return Services(store=_store(table_name), sender=_sender(endpoint))
+
+
+def run(
+    route: str,
+    event: dict[str, Any],
+    context: Any,
+    logic: Callable[[WebSocketEvent, Services], Outcome],
+) -> dict[str, Any]:
+    """Invoke ``logic`` for one event and return the Lambda proxy response."""
+    started = time.perf_counter()
+    ws = WebSocketEvent(event)
+    services: Services | None = None
+    try:
+        services = services_for(ws)
+        outcome = logic(ws, services)
+        result = "ok"
+    except ChatlibError as error:
+        outcome = Outcome(error.status, error.message)
+        result = "rejected" if error.status < 500 else "error"
+        _tell_caller(ws, services, error.code, error.message)
+    except Exception:
+        log.exception("unhandled error in %s for connection %s", route, ws.connection_id)
+        outcome = Outcome(500, "Internal server error")
+        result = "error"
+        _tell_caller(
+            ws,
+            services,
+            "InternalServerError",
+            f"the server could not handle this message (request {ws.request_id}); try again",
+        )
+    log_invocation(
+        route=route,
+        connectionId=ws.connection_id,
+        requestId=getattr(context, "aws_request_id", None),
+        outcome=result,
+        status=outcome.status,
+        counts=outcome.counts,
+        durationMs=round((time.perf_counter() - started) * 1000, 1),
+    )
+    return {"statusCode": outcome.status, "body": outcome.body}
+
+
+def _tell_caller(ws: WebSocketEvent, services: Services | None, code: str, message: str) -> None:
+    """Send an error frame to the caller of a message route; never raise."""
+    if services is None or ws.event_type != "MESSAGE":
+        return
+    try:
+        services.sender.post(ws.connection_id, encode_frame(error_frame(code, message)))
+    except ConnectionGone:
+        pass
+    except Exception:
+        log.warning("could not send an error frame to %s", ws.connection_id, exc_info=True)

@@ -1,0 +1,181 @@
+"""The connection store: one row per open WebSocket connection, in DynamoDB.
+
+Reads that return many rows (a room's members, everyone) follow ``LastEvaluatedKey`` through
+boto3's paginators, because DynamoDB returns at most 1 MB per call: an unpaginated Query or
+Scan silently drops everyone past the first page. They also report how many items DynamoDB
+read, which is what a Scan-versus-Query comparison is about.
+
+Rows whose ``ttl`` has passed are treated as absent. DynamoDB deletes expired items lazily
+(typically within days) and moto never does, so every read filters them out itself.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import boto3
+
+from chatlib.limits import CONNECTION_TTL_SECONDS
+from chatlib.table import ROOM_INDEX, TTL_ATTRIBUTE, USER_INDEX
+
+__all__ = ["Connection", "ConnectionStore", "ReadResult"]
+
+
+@dataclass(frozen=True)
+class Connection:
+    """One open WebSocket connection: who it is and which room it joined."""
+
+    connection_id: str
+    room_id: str
+    user_id: str
+    connected_at: int  # ms since the epoch, as API Gateway's requestContext.connectedAt
+    ttl: int  # s since the epoch, when DynamoDB may delete the row
+
+    @classmethod
+    def opened(
+        cls, connection_id: str, room_id: str, user_id: str, connected_at: int
+    ) -> Connection:
+        """A new row whose TTL lies 24 h after ``connected_at``."""
+        return cls(
+            connection_id=connection_id,
+            room_id=room_id,
+            user_id=user_id,
+            connected_at=connected_at,
+            ttl=connected_at // 1000 + CONNECTION_TTL_SECONDS,
+        )
+
+    def to_item(self) -> dict[str, dict[str, str]]:
+        return {
+            "connectionId": {"S": self.connection_id},
+            "roomId": {"S": self.room_id},
+            "userId": {"S": self.user_id},
+            "connectedAt": {"N": str(self.connected_at)},
+            TTL_ATTRIBUTE: {"N": str(self.ttl)},
+        }
+
+    @classmethod
+    def from_item(cls, item: dict[str, dict[str, str]]) -> Connection:
+        return cls(
+            connection_id=item["connectionId"]["S"],
+            room_id=item["roomId"]["S"],
+            user_id=item["userId"]["S"],
+            connected_at=int(item["connectedAt"]["N"]),
+            ttl=int(item[TTL_ATTRIBUTE]["N"]),
+        )
+
+    def public_view(self) -> dict[str, Any]:
+        """What a client may be told about its own connection."""
+        return {
+            "connectionId": self.connection_id,
+            "roomId": self.room_id,
+            "userId": self.user_id,
+            "connectedAt": self.connected_at,
+        }
+
+
+@dataclass(frozen=True)
+class ReadResult:
+    """Rows a multi-item read returned, with what the read cost."""
+
+    connections: list[Connection] = field(default_factory=list)
+    items_read: int = 0  # DynamoDB's ScannedCount summed over pages: what you pay for
+    pages: int = 0
+
+    def __iter__(self) -> Iterator[Connection]:
+        return iter(self.connections)
+
+    def __len__(self) -> int:
+        return len(self.connections)
+
+    @property
+    def connection_ids(self) -> list[str]:
+        return [c.connection_id for c in self.connections]
+
+
+class ConnectionStore:
+    """Put, get, delete and list connections in one table.
+
+    ``client`` is a boto3 DynamoDB client (made from the environment when omitted);
+    ``clock`` returns epoch seconds and decides which rows have expired; ``page_size``
+    caps items per Query/Scan call (``None``: DynamoDB's 1 MB pages).
+    """
+
+    def __init__(
+        self,
+        table_name: str,
+        *,
+        client: Any = None,
+        clock: Callable[[], float] = time.time,
+        page_size: int | None = None,
+    ) -> None:
+        self.table_name = table_name
+        self._client = client or boto3.client("dynamodb")
+        self._clock = clock
+        self._page_size = page_size
+
+    def put(self, connection: Connection) -> None:
+        self._client.put_item(TableName=self.table_name, Item=connection.to_item())
+
+    def get(self, connection_id: str) -> Connection | None:
+        """The live row for ``connection_id``, or ``None`` if there is none or it has expired."""
+        response = self._client.get_item(
+            TableName=self.table_name,
+            Key={"connectionId": {"S": connection_id}},
+            ConsistentRead=True,
+        )
+        item = response.get("Item")
+        if item is None:
+            return None
+        connection = Connection.from_item(item)
+        return connection if connection.ttl > self._clock() else None
+
+    def delete(self, connection_id: str) -> None:
+        """Forget a connection. Deleting one that is not there is not an error."""
+        self._client.delete_item(
+            TableName=self.table_name, Key={"connectionId": {"S": connection_id}}
+        )
+
+    def room_members(self, room_id: str) -> ReadResult:
+        """Everyone in ``room_id``: a Query on the room index, reading only that room's rows."""
+        return self._read(
+            "query",
+            IndexName=ROOM_INDEX,
+            KeyConditionExpression="roomId = :key",
+            ExpressionAttributeValues={":key": {"S": room_id}},
+        )
+
+    def user_connections(self, user_id: str) -> ReadResult:
+        """Every connection of ``user_id`` (a user may have several tabs open)."""
+        return self._read(
+            "query",
+            IndexName=USER_INDEX,
+            KeyConditionExpression="userId = :key",
+            ExpressionAttributeValues={":key": {"S": user_id}},
+        )
+
+    def all_connections(self) -> ReadResult:
+        """Everyone: a Scan, which reads every row of the table whatever you need."""
+        return self._read("scan")
+
+    def _read(self, operation: str, **request: Any) -> ReadResult:
+        values = request.pop("ExpressionAttributeValues", {})
+        values[":now"] = {"N": str(int(self._clock()))}
+        paginator = self._client.get_paginator(operation)
+        pages = paginator.paginate(
+            TableName=self.table_name,
+            FilterExpression="#ttl > :now",
+            ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+            ExpressionAttributeValues=values,
+            PaginationConfig={"PageSize": self._page_size} if self._page_size else {},
+            **request,
+        )
+        connections: list[Connection] = []
+        items_read = page_count = 0
+        for page in pages:
+            page_count += 1
+            items_read += page["ScannedCount"]
+            connections.extend(Connection.from_item(item) for item in page["Items"])
+        return ReadResult(connections, items_read, page_count)

@@ -1,0 +1,72 @@
+"""Shared fixtures: one moto server over HTTP for the session, a fresh table per test."""
+
+from __future__ import annotations
+
+import itertools
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+
+from chatlib import (
+    ConnectionsStandIn,
+    ConnectionStore,
+    EventFactory,
+    create_connection_table,
+    start_embedded_aws,
+)
+from chatlib.handlers.invocation import TABLE_VARIABLE
+from chatlib.sender import ENDPOINT_OVERRIDE_VARIABLE
+
+EVENTS = Path(__file__).parent / "events"
+_table_numbers = itertools.count()
+
+
+def load_event(name: str) -> dict[str, Any]:
+    """A real-shaped API Gateway event from ``tests/events/``."""
+    return json.loads((EVENTS / f"{name}.json").read_text())
+
+
+@pytest.fixture(scope="session")
+def embedded_aws():
+    aws = start_embedded_aws()
+    yield aws
+    aws.stop()
+
+
+@pytest.fixture
+def dynamodb(embedded_aws):
+    return boto3.client("dynamodb")
+
+
+@pytest.fixture
+def table_name(dynamodb) -> str:
+    name = f"connections-{next(_table_numbers)}"
+    create_connection_table(name, client=dynamodb)
+    return name
+
+
+@pytest.fixture
+def store(table_name, dynamodb) -> ConnectionStore:
+    return ConnectionStore(table_name, client=dynamodb)
+
+
+@pytest.fixture
+def standin() -> Iterator[ConnectionsStandIn]:
+    with ConnectionsStandIn() as server:
+        yield server
+
+
+@pytest.fixture
+def events() -> EventFactory:
+    return EventFactory(seed=7)
+
+
+@pytest.fixture
+def handler_env(monkeypatch, table_name, standin) -> None:
+    """The environment a deployed function would have, pointed at moto and the stand-in."""
+    monkeypatch.setenv(TABLE_VARIABLE, table_name)
+    monkeypatch.setenv(ENDPOINT_OVERRIDE_VARIABLE, standin.url)

@@ -1,0 +1,64 @@
+#!/usr/bin/env python3
+"""Set up and run the workbook with nothing but Python 3.11 and pip.
+
+    python3 workbook.py lab     # open the notebooks in JupyterLab
+    python3 workbook.py test    # run the whole test suite (unit tests and every notebook)
+
+Both create ``.venv/`` beside this file on first use and install the project into it
+(``pip install -e .[test]``). The install is redone only when ``pyproject.toml`` changes,
+so later runs start at once. Extra arguments go to JupyterLab or pytest unchanged.
+
+Standard library only: this file runs before anything is installed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+import venv
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent
+VENV = ROOT / ".venv"
+STAMP = VENV / ".workbook-installed"
+BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+
+
+def _project_fingerprint() -> str:
+    return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+
+
+def ensure_environment() -> Path:
+    """Create the virtual environment and install the project when it is missing or stale."""
+    python = BIN / ("python.exe" if os.name == "nt" else "python")
+    if not python.exists():
+        print(f"workbook: creating a virtual environment in {VENV}", flush=True)
+        venv.EnvBuilder(with_pip=True).create(VENV)
+    fingerprint = _project_fingerprint()
+    if not STAMP.exists() or STAMP.read_text() != fingerprint:
+        print("workbook: installing the workbook and its dependencies (first run only)", flush=True)
+        pip = [str(python), "-m", "pip", "--disable-pip-version-check"]
+        subprocess.run([*pip, "install", "--quiet", "--upgrade", "pip"], check=True)
+        subprocess.run([*pip, "install", "--quiet", "-e", f"{ROOT}[test]"], check=True)
+        STAMP.write_text(fingerprint)
+    return python
+
+
+def main(argv: list[str]) -> int:
+    if not argv or argv[0] not in {"lab", "test"}:
+        print(__doc__)
+        return 2
+    command, extra = argv[0], argv[1:]
+    python = ensure_environment()
+    os.chdir(ROOT)
+    if command == "lab":
+        args = [str(python), "-m", "jupyter", "lab", "notebooks/00_overview_and_setup.ipynb"]
+    else:
+        args = [str(python), "-m", "pytest"]
+    return subprocess.call([*args, *extra])
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
