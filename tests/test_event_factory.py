@@ -43,7 +43,9 @@ def test_message_has_every_key_of_the_aws_sample(factory):
 
 def test_disconnect_has_every_key_of_the_aws_sample(factory):
     factory.connect("c")
-    event = factory.disconnect("c", status_code=1005, reason="Client-side close frame status not set")
+    event = factory.disconnect(
+        "c", status_code=1005, reason="Client-side close frame status not set"
+    )
     sample = load_event("disconnect")
     assert keys(sample) <= keys(event)
     assert event["requestContext"]["disconnectStatusCode"] == 1005
@@ -65,7 +67,9 @@ def test_routes_follow_the_action_and_fall_back_to_default(factory):
         "sendmessage"
     )
     assert factory.message("c", "not json")["requestContext"]["routeKey"] == "$default"
-    assert factory.message("c", {"message": "no action"})["requestContext"]["routeKey"] == "$default"
+    assert (
+        factory.message("c", {"message": "no action"})["requestContext"]["routeKey"] == "$default"
+    )
 
 
 def test_connection_ids_look_like_api_gateways():

@@ -10,7 +10,9 @@ from chatlib import ConnectionGone, fan_out
 
 def test_everyone_receives_once_even_when_listed_twice():
     received = []
-    report = fan_out(["a", "b", "a"], b"m", post=lambda cid, data: received.append(cid), forget=None)
+    report = fan_out(
+        ["a", "b", "a"], b"m", post=lambda cid, data: received.append(cid), forget=None
+    )
     assert sorted(received) == ["a", "b"]
     assert report.counts() == {"delivered": 2, "gone": 0, "failed": 0}
 

@@ -117,9 +117,7 @@ def test_a_room_in_the_body_is_ignored(events, standin, abcd):
     assert frame["roomId"] == "blue" and frame["sender"] == "A"
 
 
-def test_a_vanished_client_is_cleaned_up_and_the_rest_still_receive(
-    events, standin, store, abcd
-):
+def test_a_vanished_client_is_cleaned_up_and_the_rest_still_receive(events, standin, store, abcd):
     standin.drop(abcd["C"])  # closed without $disconnect
     with capture_invocation_logs() as logs:
         say(events, abcd["A"], "still here?")

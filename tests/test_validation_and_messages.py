@@ -95,7 +95,9 @@ def test_frames_are_compact_utf8_json():
 def test_a_frame_over_128_kb_is_refused_with_413():
     fits = chat_frame(sender="a", room_id="r", message="", sent_at_ms=1)
     overhead = len(encode_frame(fits))
-    exactly = chat_frame(sender="a", room_id="r", message="x" * (MAX_PAYLOAD_BYTES - overhead), sent_at_ms=1)
+    exactly = chat_frame(
+        sender="a", room_id="r", message="x" * (MAX_PAYLOAD_BYTES - overhead), sent_at_ms=1
+    )
     assert len(encode_frame(exactly)) == MAX_PAYLOAD_BYTES
     one_more = dict(exactly, message=exactly["message"] + "x")
     with pytest.raises(MessageTooLarge) as caught:
