@@ -57,6 +57,7 @@ class EventFactory:
         self._rng = random.Random(seed) if seed is not None else None
         self._clock = clock
         self._connected_at: dict[str, int] = {}
+        self._identity: dict[str, dict[str, str]] = {}
 
     def new_connection_id(self) -> str:
         return new_connection_id(self._rng)
@@ -68,9 +69,15 @@ class EventFactory:
         query: Mapping[str, str] | None = None,
         headers: Mapping[str, str] | None = None,
         authorizer: Mapping[str, Any] | None = None,
+        source_ip: str | None = None,
+        user_agent: str | None = None,
     ) -> dict[str, Any]:
         now = self._now_ms()
         self._connected_at[connection_id] = now
+        self._identity[connection_id] = {
+            "userAgent": user_agent or self.user_agent,
+            "sourceIp": source_ip or self.source_ip,
+        }
         all_headers = {
             "Host": self.domain_name,
             "Sec-WebSocket-Extensions": "permessage-deflate; client_max_window_bits",
@@ -123,6 +130,7 @@ class EventFactory:
         context["disconnectStatusCode"] = status_code
         context["disconnectReason"] = reason
         self._connected_at.pop(connection_id, None)
+        self._identity.pop(connection_id, None)
         return {
             "headers": headers,
             "multiValueHeaders": {k: [v] for k, v in headers.items()},
@@ -147,7 +155,10 @@ class EventFactory:
             "stage": self.stage,
             "connectedAt": self._connected_at.get(connection_id, now_ms),
             "requestTimeEpoch": now_ms,
-            "identity": {"userAgent": self.user_agent, "sourceIp": self.source_ip},
+            "identity": dict(
+                self._identity.get(connection_id)
+                or {"userAgent": self.user_agent, "sourceIp": self.source_ip}
+            ),
             "requestId": self._short_id(),
             "domainName": self.domain_name,
             "connectionId": connection_id,

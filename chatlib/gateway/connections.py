@@ -1,0 +1,66 @@
+"""The gateway's live connections: who is connecting, who is open, and sending to them.
+
+A connection is *connecting* while ``$connect`` runs (posts to it answer 410, as on AWS),
+*open* once the upgrade completed, and gone after it closed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from websockets.asyncio.server import ServerConnection
+
+__all__ = ["ConnectionRegistry", "LiveConnection"]
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class LiveConnection:
+    connection_id: str
+    api_id: str
+    stage: str
+    connected_at: int
+    source_ip: str
+    user_agent: str
+    authorizer: dict[str, Any] | None = None
+    websocket: ServerConnection | None = None
+    last_active_at: int = field(default_factory=_now_ms)
+    closed_by_gateway: tuple[int, str] | None = None
+
+    @property
+    def is_open(self) -> bool:
+        return self.websocket is not None and self.closed_by_gateway is None
+
+    def touch(self) -> None:
+        self.last_active_at = _now_ms()
+
+
+class ConnectionRegistry:
+    def __init__(self) -> None:
+        self._connections: dict[str, LiveConnection] = {}
+
+    def add(self, connection: LiveConnection) -> None:
+        self._connections[connection.connection_id] = connection
+
+    def remove(self, connection_id: str) -> None:
+        self._connections.pop(connection_id, None)
+
+    def open(self, connection_id: str, api_id: str, stage: str) -> LiveConnection | None:
+        """The open connection with this id on this API and stage, or ``None`` (gone)."""
+        connection = self._connections.get(connection_id)
+        if connection is None or not connection.is_open:
+            return None
+        if (connection.api_id, connection.stage) != (api_id, stage):
+            return None
+        return connection
+
+    def all_open(self) -> list[LiveConnection]:
+        return [c for c in self._connections.values() if c.is_open]
+
+    def __len__(self) -> int:
+        return len(self._connections)

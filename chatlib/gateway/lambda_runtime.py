@@ -1,0 +1,263 @@
+"""The local Lambda runtime: function instances in child processes, invoked from asyncio.
+
+Why processes: each function must see exactly its own environment variables, and a handler
+that hangs or crashes must not take the gateway with it. So every instance is a child
+process (:mod:`chatlib.gateway.lambda_worker`) started with the function's configured
+environment plus Lambda's reserved variables. Instances stay warm between invocations; a
+busy function gets more instances (up to a limit), like Lambda's scaling. A handler that
+runs past its timeout is killed, as Lambda does, and the next invocation starts cold.
+
+Everything a function prints is kept per function, like its CloudWatch log group.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import collections
+import json
+import logging
+import os
+import socket
+import struct
+import sys
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Any
+
+from chatlib.gateway.deployment import FunctionConfig
+
+__all__ = ["FunctionLogs", "Invocation", "LambdaRuntime"]
+
+log = logging.getLogger("chatlib.gateway.runtime")
+
+
+@dataclass
+class Invocation:
+    """What came of one invocation."""
+
+    request_id: str
+    result: Any = None
+    error_type: str | None = None
+    error_message: str | None = None
+    timed_out: bool = False
+    duration_ms: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error_type is None
+
+
+class FunctionLogs:
+    """Log lines per function, newest last, like a CloudWatch log group per function."""
+
+    def __init__(self, max_lines: int = 20_000) -> None:
+        self._lines: dict[str, collections.deque[str]] = collections.defaultdict(
+            lambda: collections.deque(maxlen=max_lines)
+        )
+
+    def append(self, function_name: str, line: str) -> None:
+        self._lines[function_name].append(line)
+
+    def lines(self, function_name: str) -> list[str]:
+        return list(self._lines.get(function_name, ()))
+
+    def function_names(self) -> list[str]:
+        return sorted(self._lines)
+
+
+@dataclass
+class _Instance:
+    process: asyncio.subprocess.Process
+    reader: asyncio.StreamReader
+    writer: asyncio.StreamWriter
+    log_tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    def kill(self) -> None:
+        if self.process.returncode is None:
+            self.process.kill()
+        self.writer.close()
+
+
+@dataclass
+class _Pool:
+    idle: list[_Instance] = field(default_factory=list)
+    size: int = 0
+    available: asyncio.Condition = field(default_factory=asyncio.Condition)
+
+
+class LambdaRuntime:
+    """Invoke deployed functions. ``base_environment`` holds what every instance gets besides
+    its own variables: the local endpoints and the dummy credentials."""
+
+    def __init__(
+        self,
+        *,
+        base_environment: dict[str, str],
+        region: str = "us-east-1",
+        max_instances_per_function: int = 4,
+    ) -> None:
+        self.base_environment = dict(base_environment)
+        self.region = region
+        self.max_instances = max_instances_per_function
+        self.logs = FunctionLogs()
+        self._pools: dict[tuple[str, str], _Pool] = {}
+        self.cold_starts = 0
+
+    async def invoke(
+        self, function: FunctionConfig, event: dict[str, Any], *, extra_environment: dict[str, str]
+    ) -> Invocation:
+        """Run ``function`` on ``event`` and return what it returned or raised."""
+        key = (function.arn, json.dumps(extra_environment, sort_keys=True))
+        pool = self._pools.setdefault(key, _Pool())
+        instance = await self._acquire(pool, function, extra_environment)
+        request_id = str(uuid.uuid4())
+        started = time.perf_counter()
+        request = {
+            "requestId": request_id,
+            "event": event,
+            "deadline": time.time() + function.timeout,
+        }
+        try:
+            _write(instance.writer, request)
+            reply = await asyncio.wait_for(_read(instance.reader), timeout=function.timeout)
+        except TimeoutError:
+            instance.kill()
+            await self._release(pool, None)
+            stamp = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime())
+            self.logs.append(
+                function.name,
+                f"{stamp}Z {request_id} Task timed out after {function.timeout:.2f} seconds",
+            )
+            return Invocation(
+                request_id,
+                error_type="Sandbox.Timedout",
+                error_message=f"Task timed out after {function.timeout:.2f} seconds",
+                timed_out=True,
+                duration_ms=(time.perf_counter() - started) * 1000,
+            )
+        except (ConnectionError, asyncio.IncompleteReadError) as error:
+            instance.kill()
+            await self._release(pool, None)
+            self.logs.append(function.name, f"RequestId: {request_id} Error: Runtime exited")
+            return Invocation(request_id, error_type="Runtime.ExitError", error_message=str(error))
+        await self._release(pool, instance)
+        elapsed = (time.perf_counter() - started) * 1000
+        if reply.get("ok"):
+            return Invocation(request_id, result=reply.get("result"), duration_ms=elapsed)
+        return Invocation(
+            request_id,
+            error_type=reply.get("errorType", "Error"),
+            error_message=reply.get("errorMessage", ""),
+            duration_ms=elapsed,
+        )
+
+    async def prewarm(self, function: FunctionConfig, extra_environment: dict[str, str]) -> None:
+        """Start one instance ahead of the first invocation, so that it is not a cold start."""
+        key = (function.arn, json.dumps(extra_environment, sort_keys=True))
+        pool = self._pools.setdefault(key, _Pool())
+        async with pool.available:
+            if pool.idle or pool.size:
+                return
+            pool.size += 1
+        try:
+            instance = await self._start(function, extra_environment)
+        except Exception:
+            async with pool.available:
+                pool.size -= 1
+            raise
+        await self._release(pool, instance)
+
+    async def close(self) -> None:
+        for pool in self._pools.values():
+            for instance in pool.idle:
+                instance.kill()
+                await instance.process.wait()
+            pool.idle.clear()
+        self._pools.clear()
+
+    def environment_for(self, function: FunctionConfig, extra: dict[str, str]) -> dict[str, str]:
+        """The instance's environment: Lambda's reserved variables, the local endpoints, and
+        the function's own configuration, and nothing of this process's or other functions'."""
+        reserved = {
+            "AWS_LAMBDA_FUNCTION_NAME": function.name,
+            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
+            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+            "AWS_REGION": self.region,
+            "AWS_DEFAULT_REGION": self.region,
+            "CHATLIB_FUNCTION_ARN": function.arn,
+            "LANG": "C.UTF-8",
+            "TZ": ":UTC",
+            "PYTHONUNBUFFERED": "1",
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+        }
+        user = {k: v for k, v in function.environment.items() if k not in reserved}
+        return {**self.base_environment, **extra, **user, **reserved}
+
+    async def _acquire(
+        self, pool: _Pool, function: FunctionConfig, extra: dict[str, str]
+    ) -> _Instance:
+        async with pool.available:
+            while True:
+                while pool.idle:
+                    instance = pool.idle.pop()
+                    if instance.process.returncode is None:
+                        return instance
+                    pool.size -= 1
+                if pool.size < self.max_instances:
+                    pool.size += 1
+                    break
+                await pool.available.wait()
+        try:
+            return await self._start(function, extra)
+        except Exception:
+            await self._release(pool, None)
+            raise
+
+    async def _release(self, pool: _Pool, instance: _Instance | None) -> None:
+        async with pool.available:
+            if instance is None:
+                pool.size -= 1
+            else:
+                pool.idle.append(instance)
+            pool.available.notify()
+
+    async def _start(self, function: FunctionConfig, extra: dict[str, str]) -> _Instance:
+        self.cold_starts += 1
+        parent, child = socket.socketpair()
+        try:
+            process = await asyncio.create_subprocess_exec(
+                sys.executable,
+                "-m",
+                "chatlib.gateway.lambda_worker",
+                function.handler,
+                str(child.fileno()),
+                pass_fds=(child.fileno(),),
+                env=self.environment_for(function, extra),
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+            )
+        finally:
+            child.close()
+        reader, writer = await asyncio.open_unix_connection(sock=parent)
+        instance = _Instance(process, reader, writer)
+        instance.log_tasks.append(asyncio.create_task(self._collect(function.name, process)))
+        return instance
+
+    async def _collect(self, function_name: str, process: asyncio.subprocess.Process) -> None:
+        assert process.stdout is not None
+        async for raw in process.stdout:
+            self.logs.append(function_name, raw.decode("utf-8", errors="replace").rstrip("\n"))
+
+
+def _write(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:
+    data = json.dumps(message).encode("utf-8")
+    writer.write(struct.pack(">I", len(data)) + data)
+
+
+async def _read(reader: asyncio.StreamReader) -> dict[str, Any]:
+    header = await reader.readexactly(4)
+    return json.loads(await reader.readexactly(struct.unpack(">I", header)[0]))

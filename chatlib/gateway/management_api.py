@@ -1,0 +1,158 @@
+"""The ``@connections`` management API over HTTP/1.1, served with h11 on asyncio.
+
+    POST   /{apiId}/{stage}/@connections/{id}   send the body to the client      200
+    GET    /{apiId}/{stage}/@connections/{id}   connectedAt, identity, lastActiveAt 200
+    DELETE /{apiId}/{stage}/@connections/{id}   close the connection              204
+
+An id that is unknown, closed, or still in ``$connect`` answers 410 with
+``x-amzn-ErrorType: GoneException``, so boto3 raises ``GoneException``; a body over 128 KB
+answers 413 ``PayloadTooLargeException``. (On AWS the API's id is in the host name; here
+it is the first path segment.) Requests are not signature-checked.
+
+The ``websockets`` server cannot read request bodies, hence this separate small server;
+keep-alive is supported because boto3 reuses its connections.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from urllib.parse import unquote
+
+import h11
+
+from chatlib.gateway.connections import ConnectionRegistry, LiveConnection
+from chatlib.limits import MAX_PAYLOAD_BYTES
+
+__all__ = ["ManagementAPI"]
+
+log = logging.getLogger("chatlib.gateway.management")
+
+Reply = tuple[int, dict[str, str], bytes]
+
+
+def _iso(epoch_ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_ms / 1000)) + (
+        f".{epoch_ms % 1000:03d}Z"
+    )
+
+
+def _error(status: int, error_type: str, message: str | None) -> Reply:
+    body = json.dumps({"message": message}).encode()
+    return status, {"x-amzn-ErrorType": error_type, "Content-Type": "application/json"}, body
+
+
+class ManagementAPI:
+    """Serve ``@connections`` for the connections in ``registry``.
+
+    ``on_close`` is awaited for a DELETE: the gateway closes the socket and runs
+    ``$disconnect``.
+    """
+
+    def __init__(
+        self,
+        registry: ConnectionRegistry,
+        on_close: Callable[[LiveConnection], Awaitable[None]],
+    ) -> None:
+        self._registry = registry
+        self._on_close = on_close
+        self.posts = 0
+
+    async def handle(self, method: str, target: str, body: bytes) -> Reply:
+        parts = target.split("?", 1)[0].split("/")
+        # ["", apiId, stage, "@connections", id]
+        if len(parts) != 5 or parts[0] or parts[3] != "@connections":
+            return _error(403, "ForbiddenException", "Forbidden")
+        api_id, stage, connection_id = parts[1], parts[2], unquote(parts[4])
+        connection = self._registry.open(connection_id, api_id, stage)
+        if method == "POST":
+            if len(body) > MAX_PAYLOAD_BYTES:
+                return _error(413, "PayloadTooLargeException", "Message too long")
+            if connection is None:
+                return _error(410, "GoneException", None)
+            try:
+                await connection.websocket.send(_as_frame(body))
+            except Exception:
+                return _error(410, "GoneException", None)
+            connection.touch()
+            self.posts += 1
+            return 200, {}, b""
+        if connection is None:
+            return _error(410, "GoneException", None)
+        if method == "GET":
+            info = {
+                "connectedAt": _iso(connection.connected_at),
+                "identity": {"sourceIp": connection.source_ip, "userAgent": connection.user_agent},
+                "lastActiveAt": _iso(connection.last_active_at),
+            }
+            return 200, {"Content-Type": "application/json"}, json.dumps(info).encode()
+        if method == "DELETE":
+            await self._on_close(connection)
+            return 204, {}, b""
+        return _error(403, "ForbiddenException", "Forbidden")
+
+    async def serve_client(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        connection = h11.Connection(h11.SERVER)
+        try:
+            while True:
+                request = await self._next_request(connection, reader)
+                if request is None:
+                    break
+                method, target, body = request
+                try:
+                    status, headers, payload = await self.handle(method, target, body)
+                except Exception:
+                    log.exception("@connections %s %s failed", method, target)
+                    status, headers, payload = _error(500, "InternalServerError", "Internal error")
+                response_headers = [(k, v) for k, v in headers.items()]
+                if status != 204:
+                    response_headers.append(("Content-Length", str(len(payload))))
+                data = connection.send(h11.Response(status_code=status, headers=response_headers))
+                if payload and status != 204:
+                    data += connection.send(h11.Data(data=payload))
+                data += connection.send(h11.EndOfMessage())
+                writer.write(data)
+                await writer.drain()
+                if connection.our_state is h11.MUST_CLOSE:
+                    break
+                connection.start_next_cycle()
+        except (ConnectionError, h11.RemoteProtocolError):
+            pass
+        finally:
+            writer.close()
+
+    @staticmethod
+    async def _next_request(
+        connection: h11.Connection, reader: asyncio.StreamReader
+    ) -> tuple[str, str, bytes] | None:
+        method = target = ""
+        body = bytearray()
+        while True:
+            event = connection.next_event()
+            if event is h11.NEED_DATA:
+                chunk = await reader.read(65536)
+                connection.receive_data(chunk)
+                if not chunk and connection.their_state is h11.IDLE:
+                    return None
+                continue
+            if isinstance(event, h11.Request):
+                method, target = event.method.decode(), event.target.decode()
+            elif isinstance(event, h11.Data):
+                body += event.data
+            elif isinstance(event, h11.EndOfMessage):
+                return method, target, bytes(body)
+            elif isinstance(event, h11.ConnectionClosed):
+                return None
+
+
+def _as_frame(body: bytes) -> str | bytes:
+    """Text frames for UTF-8 data (what chat clients expect), binary frames otherwise."""
+    try:
+        return body.decode("utf-8")
+    except UnicodeDecodeError:
+        return body

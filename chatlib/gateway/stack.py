@@ -1,0 +1,111 @@
+"""The local stack: the embedded AWS plus the local gateway, running in the background.
+
+``start_local_stack()`` is the one call a notebook makes. The gateway runs on its own
+asyncio loop in a daemon thread, so the kernel stays free for websocket-client code; a
+second call returns the stack already running; ``stop()`` ends both cleanly.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import threading
+from collections.abc import Coroutine
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import boto3
+
+from chatlib.embedded import EmbeddedAWS, start_embedded_aws
+from chatlib.gateway.deployment import Deployment, load_deployment
+from chatlib.gateway.server import GatewayOptions, LocalGateway
+
+__all__ = ["LocalStack", "running_local_stack", "start_local_stack"]
+
+T = TypeVar("T")
+_lock = threading.Lock()
+_running: LocalStack | None = None
+
+
+@dataclass
+class LocalStack:
+    aws: EmbeddedAWS
+    gateway: LocalGateway
+    _loop: asyncio.AbstractEventLoop
+    _thread: threading.Thread
+
+    @property
+    def aws_endpoint_url(self) -> str:
+        return self.aws.endpoint_url
+
+    def deployment(self, api_id: str | None = None, stage: str | None = None) -> Deployment:
+        """The deployed WebSocket API (the only one, unless ``api_id`` names it)."""
+        return load_deployment(api_id, stage)
+
+    def websocket_url(self, api_id: str | None = None, stage: str | None = None) -> str:
+        """``ws://…/{apiId}/{stage}``: where clients connect (``wss://…/{stage}`` on AWS)."""
+        deployment = self.deployment(api_id, stage)
+        return self.gateway.websocket_url(deployment.api_id, deployment.stage)
+
+    def connections_url(self, api_id: str | None = None, stage: str | None = None) -> str:
+        """The ``@connections`` endpoint (the callback URL on AWS)."""
+        deployment = self.deployment(api_id, stage)
+        return self.gateway.connections_url(deployment.api_id, deployment.stage)
+
+    def logs(self, function_name: str) -> list[str]:
+        """Everything a function has logged, like its CloudWatch log group."""
+        return self.gateway.runtime.logs.lines(function_name)
+
+    def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30) -> T:
+        """Run a coroutine on the gateway's loop and wait for its result."""
+        return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
+
+    def stop(self) -> None:
+        global _running
+        with _lock:
+            self.run(self.gateway.stop())
+            self._loop.call_soon_threadsafe(self._loop.stop)
+            self._thread.join(timeout=10)
+            self.aws.stop()
+            if _running is self:
+                _running = None
+
+
+def running_local_stack() -> LocalStack | None:
+    return _running
+
+
+def start_local_stack(
+    *,
+    websocket_port: int = 0,
+    connections_port: int = 0,
+    aws_port: int = 0,
+    options: GatewayOptions | None = None,
+) -> LocalStack:
+    """Start the embedded AWS and the gateway (free loopback ports unless given), once."""
+    global _running
+    with _lock:
+        if _running is not None:
+            return _running
+        aws = start_embedded_aws(port=aws_port)
+        apigateway, lambda_client = boto3.client("apigatewayv2"), boto3.client("lambda")
+        gateway = LocalGateway(
+            load=lambda api_id, stage: load_deployment(
+                api_id, stage, apigateway=apigateway, lambda_client=lambda_client
+            ),
+            base_environment={
+                "AWS_ENDPOINT_URL": aws.endpoint_url,
+                "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],
+                "AWS_SECRET_ACCESS_KEY": os.environ["AWS_SECRET_ACCESS_KEY"],
+            },
+            websocket_port=websocket_port,
+            connections_port=connections_port,
+            options=options,
+            region=aws.region,
+        )
+        loop = asyncio.new_event_loop()
+        thread = threading.Thread(target=loop.run_forever, name="chatlib-gateway", daemon=True)
+        thread.start()
+        asyncio.run_coroutine_threadsafe(gateway.start(), loop).result(30)
+        _running = LocalStack(aws, gateway, loop, thread)
+        return _running
