@@ -83,6 +83,7 @@ class _Instance:
 class _Pool:
     idle: list[_Instance] = field(default_factory=list)
     size: int = 0
+    prewarming: int = 0  # instances being started ahead of time: wait for them, not start more
     available: asyncio.Condition = field(default_factory=asyncio.Condition)
 
 
@@ -160,13 +161,16 @@ class LambdaRuntime:
             if pool.idle or pool.size:
                 return
             pool.size += 1
+            pool.prewarming += 1
         try:
             instance = await self._start(function, extra_environment)
         except Exception:
-            async with pool.available:
-                pool.size -= 1
+            instance = None
             raise
-        await self._release(pool, instance)
+        finally:
+            async with pool.available:
+                pool.prewarming -= 1
+            await self._release(pool, instance)
 
     async def close(self) -> None:
         for pool in self._pools.values():
@@ -206,7 +210,7 @@ class LambdaRuntime:
                     if instance.process.returncode is None:
                         return instance
                     pool.size -= 1
-                if pool.size < self.max_instances:
+                if pool.size < self.max_instances and not pool.prewarming:
                     pool.size += 1
                     break
                 await pool.available.wait()

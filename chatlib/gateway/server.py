@@ -135,6 +135,7 @@ class LocalGateway:
             open_timeout=self.options.handshake_timeout,
             ping_interval=20,
             ping_timeout=20,
+            close_timeout=5,
             server_header="chatlib-local-gateway",
         )
         self.websocket_port = self._ws_server.sockets[0].getsockname()[1]
