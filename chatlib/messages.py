@@ -19,6 +19,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from chatlib.bounded_json import loads_bounded
 from chatlib.errors import BadRequest, MessageTooLarge
 from chatlib.limits import MAX_PAYLOAD_BYTES
 
@@ -44,8 +45,8 @@ def parse_send_request(body: str | None) -> str:
     if body is None or body == "":
         raise BadRequest(f"empty frame: send a JSON object such as {json.dumps(_EXAMPLE)}")
     try:
-        payload = json.loads(body)
-    except (ValueError, RecursionError):
+        payload = loads_bounded(body)
+    except ValueError:
         raise BadRequest(
             f"the frame is not valid JSON: send an object such as {json.dumps(_EXAMPLE)}"
         ) from None

@@ -12,6 +12,8 @@ from __future__ import annotations
 import json
 from collections.abc import Container
 
+from chatlib.bounded_json import loads_bounded
+
 __all__ = ["DEFAULT_ROUTE", "evaluate_selection_expression", "select_route"]
 
 DEFAULT_ROUTE = "$default"
@@ -26,8 +28,8 @@ def evaluate_selection_expression(expression: str, body: str | bytes | None) -> 
     if not expression.startswith(_BODY_PREFIX) or body is None:
         return ""
     try:
-        value = json.loads(body)
-    except (ValueError, RecursionError):
+        value = loads_bounded(body)
+    except ValueError:  # not JSON (or absurdly deep): API Gateway routes it to $default
         return ""
     for part in expression[len(_BODY_PREFIX) :].split("."):
         if not isinstance(value, dict) or part not in value:

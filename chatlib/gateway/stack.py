@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 
 import boto3
 
-from chatlib.embedded import EmbeddedAWS, start_embedded_aws
+from chatlib.embedded import EmbeddedAWS, running_embedded_aws, start_embedded_aws
 from chatlib.gateway.deployment import Deployment, load_deployment
 from chatlib.gateway.server import GatewayOptions, LocalGateway
 
@@ -33,6 +33,7 @@ class LocalStack:
     gateway: LocalGateway
     _loop: asyncio.AbstractEventLoop
     _thread: threading.Thread
+    _owns_aws: bool = True
 
     @property
     def aws_endpoint_url(self) -> str:
@@ -66,7 +67,8 @@ class LocalStack:
             self.run(self.gateway.stop())
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=10)
-            self.aws.stop()
+            if self._owns_aws:  # an embedded AWS started before the stack outlives it
+                self.aws.stop()
             if _running is self:
                 _running = None
 
@@ -87,6 +89,7 @@ def start_local_stack(
     with _lock:
         if _running is not None:
             return _running
+        owns_aws = running_embedded_aws() is None
         aws = start_embedded_aws(port=aws_port)
         apigateway, lambda_client = boto3.client("apigatewayv2"), boto3.client("lambda")
         gateway = LocalGateway(
@@ -107,5 +110,5 @@ def start_local_stack(
         thread = threading.Thread(target=loop.run_forever, name="chatlib-gateway", daemon=True)
         thread.start()
         asyncio.run_coroutine_threadsafe(gateway.start(), loop).result(30)
-        _running = LocalStack(aws, gateway, loop, thread)
+        _running = LocalStack(aws, gateway, loop, thread, owns_aws)
         return _running
