@@ -27,6 +27,7 @@ class LiveConnection:
     connected_at: int
     source_ip: str
     user_agent: str
+    query: str = ""
     authorizer: dict[str, Any] | None = None
     websocket: ServerConnection | None = None
     last_active_at: int = field(default_factory=_now_ms)

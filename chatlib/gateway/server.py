@@ -180,6 +180,7 @@ class LocalGateway:
             connected_at=int(time.time() * 1000),
             source_ip=source_ip,
             user_agent=request.headers.get("User-Agent", ""),
+            query=url.query,
         )
         self.registry.add(live)  # "connecting": posts to it answer 410 until the upgrade
         route = deployment.routes.get("$connect")
@@ -278,7 +279,7 @@ class LocalGateway:
         live.websocket = websocket
         live.touch()
         state = self._apis[(live.api_id, live.stage)]
-        log.info("open     %s from %s", live.connection_id, live.source_ip)
+        log.info("open     %s from %s ?%s", live.connection_id, live.source_ip, live.query)
         watchdog = asyncio.create_task(self._watch_limits(live))
         try:
             async for message in websocket:

@@ -1,0 +1,54 @@
+"""The instructor's terminal command, run as a person would run it."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+
+from gateway_helpers import open_socket, receive_json
+
+
+def read_until(process, pattern, timeout=60):
+    deadline = time.monotonic() + timeout
+    seen = []
+    while time.monotonic() < deadline:
+        line = process.stdout.readline()
+        if not line:
+            break
+        seen.append(line)
+        match = re.search(pattern, line)
+        if match:
+            return match, seen
+    raise AssertionError(f"{pattern!r} never printed; got:\n{''.join(seen)}")
+
+
+def test_serve_prints_urls_logs_each_connection_and_message_and_stops_cleanly():
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chatlib", "serve", "--step", "rooms"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=environment,
+    )
+    try:
+        match, _ = read_until(process, r"WebSocket URL : (ws://127\.0\.0\.1:\d+/\w+/dev)")
+        url = match.group(1)
+        read_until(process, r"@connections  : http://127\.0\.0\.1:\d+/\w+/dev")
+        ws = open_socket(url, query="roomId=lobby&userId=teacher")
+        read_until(process, r"open +\S+ from 127\.0\.0\.1 \?roomId=lobby&userId=teacher")
+        ws.send(json.dumps({"action": "sendmessage", "message": "good morning"}))
+        assert receive_json(ws)["message"] == "good morning"
+        read_until(process, r"message +\S+ sendmessage -> ok")
+        ws.close()
+        read_until(process, r"close +\S+ 1000")
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
