@@ -26,6 +26,7 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--websocket-port", type=int, default=0, help="0: any free port")
     serve.add_argument("--connections-port", type=int, default=0, help="0: any free port")
     serve.add_argument("--aws-port", type=int, default=0, help="0: any free port")
+    serve.add_argument("--quiet", action="store_true", help="no line per connection and message")
     return parser
 
 
@@ -37,7 +38,7 @@ def serve(args: argparse.Namespace) -> int:
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
     gateway_log = logging.getLogger("chatlib.gateway")
     gateway_log.addHandler(handler)
-    gateway_log.setLevel(logging.INFO)
+    gateway_log.setLevel(logging.WARNING if args.quiet else logging.INFO)
     gateway_log.propagate = False
 
     stack = start_local_stack(

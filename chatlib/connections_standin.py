@@ -39,12 +39,24 @@ class _Inbox:
 class ConnectionsStandIn:
     """Start with ``with ConnectionsStandIn() as standin:`` or ``start()``/``stop()``."""
 
-    def __init__(self, *, stage: str = "dev", host: str = "127.0.0.1", port: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        stage: str = "dev",
+        host: str = "127.0.0.1",
+        port: int = 0,
+        drop_idle_connections: bool = False,
+    ) -> None:
+        """``drop_idle_connections``: close each HTTP connection after its response without
+        saying so, as a server does with a kept-alive connection it times out."""
         self.stage = stage
+        self._drop_idle = drop_idle_connections
         self._lock = threading.Lock()
         self._open: dict[str, _Inbox] = {}
         self._closed: dict[str, _Inbox] = {}
         self.requests = 0
+        self.last_headers: dict[str, str] = {}
+        ThreadingHTTPServer.allow_reuse_address = True
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
         self._thread: threading.Thread | None = None
@@ -116,6 +128,7 @@ class ConnectionsStandIn:
 
             def do_POST(self) -> None:
                 standin._serve(self, "POST")
+                self.close_connection = standin._drop_idle
 
             def do_GET(self) -> None:
                 standin._serve(self, "GET")
@@ -130,6 +143,7 @@ class ConnectionsStandIn:
         body = request.rfile.read(length) if length else b""
         with self._lock:
             self.requests += 1
+            self.last_headers = dict(request.headers.items())
         prefix = f"/{self.stage}/@connections/"
         if not request.path.startswith(prefix):
             return _reply(request, HTTPStatus.FORBIDDEN, "ForbiddenException", "Forbidden")

@@ -14,7 +14,7 @@ CONNECTION_TTL_SECONDS = 24 * 60 * 60
 
 #: Threads posting to ``@connections`` at once during a fan-out (bounded so a large room
 #: cannot exhaust the Lambda's sockets or memory).
-FANOUT_MAX_WORKERS = 16
+FANOUT_MAX_WORKERS = 8
 
 #: Room and user ids: URL- and log-safe characters only, short enough to read.
 IDENTIFIER_PATTERN = r"[A-Za-z0-9_-]+"

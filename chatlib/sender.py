@@ -8,17 +8,25 @@ never ask "am I local?" anywhere else.
 
 from __future__ import annotations
 
+import http.client
 import os
+import threading
 from collections.abc import Mapping
 from typing import Any
+from urllib.parse import quote, urlsplit
 
 import boto3
-from botocore.config import Config
+from botocore.auth import SigV4Auth
+from botocore.awsrequest import AWSRequest
 
-from chatlib.errors import ConnectionGone
-from chatlib.limits import FANOUT_MAX_WORKERS
+from chatlib.errors import ChatlibError, ConfigurationError, ConnectionGone
 
-__all__ = ["ENDPOINT_OVERRIDE_VARIABLE", "ConnectionsSender", "connections_endpoint"]
+__all__ = [
+    "ENDPOINT_OVERRIDE_VARIABLE",
+    "ConnectionsApiError",
+    "ConnectionsSender",
+    "connections_endpoint",
+]
 
 #: Full ``@connections`` endpoint (scheme, host, port and stage path) to use instead of the
 #: one built from the event. Unset on AWS.
@@ -38,25 +46,87 @@ def connections_endpoint(
 class ConnectionsSender:
     """Send frames to connections; a closed connection raises :class:`ConnectionGone`.
 
-    One boto3 client is shared by all threads of a fan-out (clients are thread-safe); its
-    connection pool is as large as the fan-out's thread pool so no post waits for a socket.
+    Each post is the management API's ``POST /{stage}/@connections/{id}``, signed with
+    SigV4 by botocore, exactly the request boto3's ``post_to_connection`` sends. It goes out
+    over a kept-alive ``http.client`` connection, one per thread, instead of through a boto3
+    client: a fan-out makes one post per member of the room, and this path costs about a
+    third of boto3's client CPU per post (``docs/performance.md`` has the measurements).
     """
 
-    def __init__(self, endpoint_url: str, *, client: Any = None) -> None:
-        self.endpoint_url = endpoint_url
-        self._client = client or boto3.client(
-            "apigatewaymanagementapi",
-            endpoint_url=endpoint_url,
-            config=Config(
-                max_pool_connections=FANOUT_MAX_WORKERS,
-                retries={"mode": "standard", "max_attempts": 2},
-                connect_timeout=2,
-                read_timeout=5,
-            ),
-        )
+    def __init__(
+        self, endpoint_url: str, *, region: str | None = None, credentials: Any = None
+    ) -> None:
+        self.endpoint_url = endpoint_url.rstrip("/")
+        parts = urlsplit(self.endpoint_url)
+        if parts.scheme not in {"http", "https"} or not parts.hostname:
+            raise ConfigurationError(f"{endpoint_url!r} is not an http(s) @connections endpoint")
+        self._scheme, self._host, self._port = parts.scheme, parts.hostname, parts.port
+        self._base_path = parts.path
+        session = boto3.session.Session()
+        self._region = region or session.region_name or "us-east-1"
+        self._credentials = credentials or session.get_credentials()
+        if self._credentials is None:
+            raise ConfigurationError(
+                "no AWS credentials: @connections calls must be signed (on Lambda the "
+                "function's role provides them; locally start_embedded_aws() sets test ones)"
+            )
+        self._local = threading.local()
 
     def post(self, connection_id: str, data: bytes) -> None:
-        try:
-            self._client.post_to_connection(ConnectionId=connection_id, Data=data)
-        except self._client.exceptions.GoneException:
-            raise ConnectionGone(connection_id) from None
+        """Deliver ``data`` to one connection."""
+        path = f"{self._base_path}/@connections/{quote(connection_id, safe='')}"
+        request = AWSRequest(
+            method="POST", url=self.endpoint_url + path[len(self._base_path) :], data=data
+        )
+        SigV4Auth(self._credentials.get_frozen_credentials(), "execute-api", self._region).add_auth(
+            request
+        )
+        status, error_type = self._send("POST", path, data, dict(request.headers))
+        if status == 410:
+            raise ConnectionGone(connection_id)
+        if status >= 300:
+            raise ConnectionsApiError(
+                connection_id, status, error_type.split(":")[0] or str(status)
+            )
+
+    def _send(
+        self, method: str, path: str, body: bytes, headers: dict[str, str]
+    ) -> tuple[int, str]:
+        for attempt in (1, 2):
+            connection = self._connection()
+            try:
+                connection.request(method, path, body=body, headers=headers)
+                response = connection.getresponse()
+                response.read()
+                return response.status, response.getheader("x-amzn-ErrorType", "")
+            except (http.client.RemoteDisconnected, http.client.CannotSendRequest, OSError):
+                # a kept-alive connection the server has closed meanwhile: reconnect once
+                connection.close()
+                self._local.connection = None
+                if attempt == 2:
+                    raise
+        raise AssertionError("unreachable")
+
+    def _connection(self) -> http.client.HTTPConnection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            kind = (
+                http.client.HTTPSConnection
+                if self._scheme == "https"
+                else http.client.HTTPConnection
+            )
+            connection = kind(self._host, self._port, timeout=5)
+            self._local.connection = connection
+        return connection
+
+
+class ConnectionsApiError(ChatlibError):
+    """``@connections`` refused a post for a reason other than 410 (403, 413, 429, 5xx)."""
+
+    code = "ConnectionsApiError"
+
+    def __init__(self, connection_id: str, status: int, error_type: str) -> None:
+        super().__init__(f"@connections answered {status} {error_type} for {connection_id!r}")
+        self.connection_id = connection_id
+        self.status = status
+        self.error_type = error_type

@@ -78,20 +78,26 @@ class Connection:
 
 @dataclass(frozen=True)
 class ReadResult:
-    """Rows a multi-item read returned, with what the read cost."""
+    """Rows a multi-item read returned, with what the read cost.
+
+    A read of ids only (``room_member_ids``) fills ``ids`` and leaves ``connections`` empty.
+    """
 
     connections: list[Connection] = field(default_factory=list)
     items_read: int = 0  # DynamoDB's ScannedCount summed over pages: what you pay for
     pages: int = 0
+    ids: list[str] | None = None
 
     def __iter__(self) -> Iterator[Connection]:
         return iter(self.connections)
 
     def __len__(self) -> int:
-        return len(self.connections)
+        return len(self.connection_ids)
 
     @property
     def connection_ids(self) -> list[str]:
+        if self.ids is not None:
+            return self.ids
         return [c.connection_id for c in self.connections]
 
 
@@ -147,6 +153,16 @@ class ConnectionStore:
             ExpressionAttributeValues={":key": {"S": room_id}},
         )
 
+    def room_member_ids(self, room_id: str) -> ReadResult:
+        """Only the ids of a room's members: what a fan-out needs, in a smaller response."""
+        return self._read(
+            "query",
+            ids_only=True,
+            IndexName=ROOM_INDEX,
+            KeyConditionExpression="roomId = :key",
+            ExpressionAttributeValues={":key": {"S": room_id}},
+        )
+
     def user_connections(self, user_id: str) -> ReadResult:
         """Every connection of ``user_id`` (a user may have several tabs open)."""
         return self._read(
@@ -160,9 +176,15 @@ class ConnectionStore:
         """Everyone: a Scan, which reads every row of the table whatever you need."""
         return self._read("scan")
 
-    def _read(self, operation: str, **request: Any) -> ReadResult:
+    def all_connection_ids(self) -> ReadResult:
+        """Everyone's id: still a Scan reading every row, but a smaller response."""
+        return self._read("scan", ids_only=True)
+
+    def _read(self, operation: str, *, ids_only: bool = False, **request: Any) -> ReadResult:
         values = request.pop("ExpressionAttributeValues", {})
         values[":now"] = {"N": str(int(self._clock()))}
+        if ids_only:
+            request["ProjectionExpression"] = "connectionId"
         paginator = self._client.get_paginator(operation)
         pages = paginator.paginate(
             TableName=self.table_name,
@@ -173,9 +195,13 @@ class ConnectionStore:
             **request,
         )
         connections: list[Connection] = []
+        ids: list[str] = []
         items_read = page_count = 0
         for page in pages:
             page_count += 1
             items_read += page["ScannedCount"]
-            connections.extend(Connection.from_item(item) for item in page["Items"])
-        return ReadResult(connections, items_read, page_count)
+            if ids_only:
+                ids.extend(item["connectionId"]["S"] for item in page["Items"])
+            else:
+                connections.extend(Connection.from_item(item) for item in page["Items"])
+        return ReadResult(connections, items_read, page_count, ids if ids_only else None)

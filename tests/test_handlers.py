@@ -193,7 +193,7 @@ def test_an_unexpected_error_is_logged_and_answered_without_detail(
     def explode(self, room_id):
         raise ValueError("secret internal detail")
 
-    monkeypatch.setattr(ConnectionStore, "room_members", explode)
+    monkeypatch.setattr(ConnectionStore, "room_member_ids", explode)
     with capture_invocation_logs() as logs:
         response = say(events, abcd["A"], "boom")
     assert response == {"statusCode": 500, "body": "Internal server error"}

@@ -5,7 +5,7 @@ from __future__ import annotations
 import boto3
 import pytest
 
-from chatlib import ConnectionGone, ConnectionsSender, connections_endpoint
+from chatlib import ConnectionGone, ConnectionsSender, ConnectionsStandIn, connections_endpoint
 from chatlib.limits import MAX_PAYLOAD_BYTES
 
 
@@ -70,8 +70,8 @@ def test_delete_connection_closes_it(standin, client):
         client.delete_connection(ConnectionId="c1")
 
 
-def test_the_sender_turns_410_into_connection_gone(standin, client):
-    sender = ConnectionsSender(standin.url, client=client)
+def test_the_sender_turns_410_into_connection_gone(standin, embedded_aws):
+    sender = ConnectionsSender(standin.url)
     standin.open("here")
     sender.post("here", b'"ok"')
     with pytest.raises(ConnectionGone) as caught:
@@ -88,3 +88,44 @@ def test_the_endpoint_comes_from_the_event_on_aws():
 def test_the_one_override_replaces_it_locally():
     environ = {"CHATLIB_CONNECTIONS_URL": "http://127.0.0.1:9999/dev/"}
     assert connections_endpoint("ignored", "ignored", environ) == "http://127.0.0.1:9999/dev"
+
+
+def test_the_sender_signs_its_posts_with_sigv4_for_execute_api(standin, embedded_aws):
+    sender = ConnectionsSender(standin.url, region="eu-west-1")
+    standin.open("c1")
+    sender.post("c1", b'"signed"')
+    authorization = standin.last_headers["Authorization"]
+    assert authorization.startswith("AWS4-HMAC-SHA256 Credential=testing/")
+    assert "/eu-west-1/execute-api/aws4_request" in authorization
+    assert "X-Amz-Date" in standin.last_headers
+
+
+def test_the_sender_reports_other_refusals_with_their_type(standin, embedded_aws):
+    from chatlib.sender import ConnectionsApiError
+
+    sender = ConnectionsSender(standin.url)
+    standin.open("c1")
+    with pytest.raises(ConnectionsApiError) as caught:
+        sender.post("c1", b"x" * (MAX_PAYLOAD_BYTES + 1))
+    assert (caught.value.status, caught.value.error_type) == (413, "PayloadTooLargeException")
+
+
+def test_the_sender_reconnects_when_a_kept_alive_connection_was_closed(embedded_aws):
+    with ConnectionsStandIn(drop_idle_connections=True) as dropping:
+        sender = ConnectionsSender(dropping.url)
+        dropping.open("c1")
+        for n in range(3):  # every post after the first finds its connection closed
+            sender.post("c1", str(n).encode())
+        assert dropping.frames("c1") == [0, 1, 2]
+
+
+def test_a_sender_without_credentials_says_how_to_fix_it(monkeypatch):
+    from chatlib.errors import ConfigurationError
+
+    for name in ["AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_PROFILE"]:
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_CONFIG_FILE", "/nonexistent")
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+    with pytest.raises(ConfigurationError, match="credentials"):
+        ConnectionsSender("http://127.0.0.1:1/dev")

@@ -117,6 +117,7 @@ class LocalGateway:
         self._http_server: asyncio.Server | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
         self.websocket_port = self.connections_port = 0
+        self._stopping = False
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
@@ -141,6 +142,7 @@ class LocalGateway:
         self.websocket_port = self._ws_server.sockets[0].getsockname()[1]
 
     async def stop(self) -> None:
+        self._stopping = True  # connections closed by the shutdown itself get no $disconnect
         if self._ws_server is not None:
             self._ws_server.close()
             await self._ws_server.wait_closed()
@@ -293,7 +295,7 @@ class LocalGateway:
             code, reason = _disconnect_status(websocket, live)
             log.info("close    %s %s %s", live.connection_id, code, reason)
             route = state.deployment.routes.get("$disconnect")
-            if route is not None and route.function is not None:
+            if route is not None and route.function is not None and not self._stopping:
                 event = state.events.disconnect(
                     live.connection_id, status_code=code, reason=reason, authorizer=live.authorizer
                 )

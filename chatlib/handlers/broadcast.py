@@ -19,7 +19,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def everyone(store: ConnectionStore, sender: Connection) -> ReadResult:
-    return store.all_connections()
+    return store.all_connection_ids()
 
 
 def broadcast(event: WebSocketEvent, services: Services) -> Outcome:

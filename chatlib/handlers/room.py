@@ -19,7 +19,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 
 def same_room(store: ConnectionStore, sender: Connection) -> ReadResult:
-    return store.room_members(sender.room_id)
+    return store.room_member_ids(sender.room_id)
 
 
 def send_to_room(event: WebSocketEvent, services: Services) -> Outcome:
