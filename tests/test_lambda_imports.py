@@ -16,7 +16,7 @@ def test_handlers_import_without_the_workbooks_other_dependencies():
         class Block:
             def find_spec(self, name, path=None, target=None):
                 if name.split(".")[0] in {{"moto", "websocket", "websockets", "jwt",
-                                           "matplotlib", "werkzeug", "flask", "IPython"}}:
+                                           "matplotlib", "werkzeug", "flask", "IPython", "h11"}}:
                     raise ImportError("not on Lambda: " + name)
         sys.meta_path.insert(0, Block())
         import importlib

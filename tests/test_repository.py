@@ -129,3 +129,10 @@ def test_ruff_finds_nothing():
         [sys.executable, "-m", "ruff", "check", str(ROOT)], capture_output=True, text=True
     )
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_every_public_name_of_chatlib_resolves():
+    import chatlib
+
+    missing = [name for name in chatlib.__all__ if getattr(chatlib, name, None) is None]
+    assert missing == []
