@@ -89,6 +89,8 @@ class ReadResult:
     ids: list[str] | None = None
 
     def __iter__(self) -> Iterator[Connection]:
+        if self.ids is not None:
+            raise TypeError("an ids-only read has no Connection rows: use .connection_ids")
         return iter(self.connections)
 
     def __len__(self) -> int:

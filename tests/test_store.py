@@ -142,3 +142,14 @@ def test_a_row_expires_when_the_clock_passes_its_ttl(dynamodb, table_name):
     clock[0] += CONNECTION_TTL_SECONDS + 1
     assert store.get("c") is None
     assert len(store.room_members("r")) == 0
+
+
+def test_an_ids_only_read_returns_ids_and_refuses_to_pose_as_rows(store):
+    for i in range(3):
+        store.put(row(f"i{i}", room="ids"))
+    result = store.room_member_ids("ids")
+    assert sorted(result.connection_ids) == ["i0", "i1", "i2"]
+    assert len(result) == 3 and result.items_read == 3
+    with pytest.raises(TypeError, match="connection_ids"):
+        list(result)
+    assert sorted(store.all_connection_ids().connection_ids) == ["i0", "i1", "i2"]

@@ -104,11 +104,21 @@ class LambdaRuntime:
         self.logs = FunctionLogs()
         self._pools: dict[tuple[str, str], _Pool] = {}
         self.cold_starts = 0
+        self.in_flight = 0
 
     async def invoke(
         self, function: FunctionConfig, event: dict[str, Any], *, extra_environment: dict[str, str]
     ) -> Invocation:
         """Run ``function`` on ``event`` and return what it returned or raised."""
+        self.in_flight += 1
+        try:
+            return await self._invoke(function, event, extra_environment)
+        finally:
+            self.in_flight -= 1
+
+    async def _invoke(
+        self, function: FunctionConfig, event: dict[str, Any], extra_environment: dict[str, str]
+    ) -> Invocation:
         key = (function.arn, json.dumps(extra_environment, sort_keys=True))
         pool = self._pools.setdefault(key, _Pool())
         instance = await self._acquire(pool, function, extra_environment)

@@ -153,6 +153,11 @@ class LocalGateway:
             self._http_server.close()
         await self.runtime.close()
 
+    @property
+    def pending_tasks(self) -> int:
+        """Messages, closes and start-ups the gateway is still working on."""
+        return len(self._tasks)
+
     def websocket_url(self, api_id: str, stage: str) -> str:
         return f"ws://{self.host}:{self.websocket_port}/{api_id}/{stage}"
 

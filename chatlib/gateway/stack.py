@@ -8,8 +8,10 @@ second call returns the stack already running; ``stop()`` ends both cleanly.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import threading
+import time
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -56,6 +58,32 @@ class LocalStack:
     def logs(self, function_name: str) -> list[str]:
         """Everything a function has logged, like its CloudWatch log group."""
         return self.gateway.runtime.logs.lines(function_name)
+
+    def invocations(self, function_name: str) -> list[dict[str, Any]]:
+        """The structured lines chatlib's handlers logged, one per invocation, oldest first."""
+        records = []
+        for line in self.logs(function_name):
+            payload = line.rsplit("\t", 1)[-1]
+            if payload.startswith("{") and '"outcome"' in payload:
+                records.append(json.loads(payload))
+        return records
+
+    def wait_until_idle(self, timeout: float = 10, settle: float = 0.1) -> None:
+        """Wait until no function is running and no message is being handled, for at least
+        ``settle`` seconds (a client's frame may still be on its way to the gateway)."""
+        deadline = time.monotonic() + timeout
+        quiet_since = None
+        while time.monotonic() < deadline:
+            busy = self.gateway.runtime.in_flight or self.gateway.pending_tasks
+            now = time.monotonic()
+            if busy:
+                quiet_since = None
+            elif quiet_since is None:
+                quiet_since = now
+            elif now - quiet_since >= settle:
+                return
+            time.sleep(0.02)
+        raise TimeoutError(f"the gateway was still busy after {timeout} s")
 
     def run(self, coroutine: Coroutine[Any, Any, T], timeout: float = 30) -> T:
         """Run a coroutine on the gateway's loop and wait for its result."""
