@@ -1,4 +1,8 @@
-"""A STAND-IN for API Gateway's ``@connections`` API, until the local gateway replaces it.
+"""A STAND-IN for API Gateway's ``@connections`` API, for unit tests of the handlers.
+
+The notebooks and end-to-end tests use the local gateway (:mod:`chatlib.gateway`), which has
+real WebSocket clients behind ``@connections``. This stand-in is the small, fast double that
+lets a test call a handler directly and read what it posted.
 
 It is a real HTTP server on loopback that answers the management API's calls the way AWS
 does, so the handlers' boto3 ``apigatewaymanagementapi`` client cannot tell the difference:
