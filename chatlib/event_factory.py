@@ -138,6 +138,11 @@ class EventFactory:
             "isBase64Encoded": False,
         }
 
+    def forget(self, connection_id: str) -> None:
+        """Drop what the factory remembers of a connection that has ended."""
+        self._connected_at.pop(connection_id, None)
+        self._identity.pop(connection_id, None)
+
     def _context(
         self,
         connection_id: str,

@@ -19,6 +19,19 @@ __all__ = ["FanOutReport", "fan_out"]
 
 log = logging.getLogger("chatlib.fanout")
 
+_shared_pool: ThreadPoolExecutor | None = None
+
+
+def _pool(max_workers: int) -> ThreadPoolExecutor | None:
+    """The pool kept across warm invocations, so its threads keep their kept-alive
+    ``@connections`` connections (on AWS each new one costs a TLS handshake)."""
+    global _shared_pool
+    if max_workers != FANOUT_MAX_WORKERS:
+        return None
+    if _shared_pool is None:
+        _shared_pool = ThreadPoolExecutor(FANOUT_MAX_WORKERS, thread_name_prefix="fanout")
+    return _shared_pool
+
 
 @dataclass
 class FanOutReport:
@@ -62,7 +75,12 @@ def fan_out(
             log.warning("post to %s failed: %s", connection_id, error)
             return connection_id, "failed"
 
-    with ThreadPoolExecutor(max_workers=min(max_workers, len(ids))) as pool:
-        for connection_id, outcome in pool.map(deliver, ids):
-            getattr(report, outcome).append(connection_id)
+    shared = _pool(max_workers)
+    if shared is not None:
+        outcomes = list(shared.map(deliver, ids))
+    else:
+        with ThreadPoolExecutor(max_workers=min(max_workers, len(ids))) as own:
+            outcomes = list(own.map(deliver, ids))
+    for connection_id, outcome in outcomes:
+        getattr(report, outcome).append(connection_id)
     return report

@@ -77,3 +77,19 @@ def test_nobody_to_send_to_is_an_empty_report():
         "gone": 0,
         "failed": 0,
     }
+
+
+def test_the_default_pool_is_kept_between_invocations_so_connections_can_be():
+    seen: list[set[int]] = [set(), set()]
+
+    def recorder(round_):
+        def post(cid, data):
+            seen[round_].add(threading.get_ident())
+            time.sleep(0.005)
+
+        return post
+
+    ids = [f"c{i}" for i in range(20)]
+    fan_out(ids, b"m", post=recorder(0), forget=None)
+    fan_out(ids, b"m", post=recorder(1), forget=None)
+    assert seen[0] & seen[1], "a warm invocation should reuse the fan-out threads"

@@ -195,6 +195,7 @@ class LocalGateway:
             refusal = await self._authorize(state, route, live, query, request.headers)
             if refusal is not None:
                 self.registry.remove(live.connection_id)
+                state.events.forget(live.connection_id)
                 log.info("connect  %s refused %s by the authorizer", live.connection_id, refusal)
                 return _refuse(connection, refusal)
         subprotocol = None
@@ -212,6 +213,7 @@ class LocalGateway:
             status, subprotocol = _connect_outcome(invocation)
             if not 200 <= status < 300:
                 self.registry.remove(live.connection_id)
+                state.events.forget(live.connection_id)
                 log.info("connect  %s refused %s by $connect", live.connection_id, status)
                 return _refuse(connection, HTTPStatus(status))
         connection.chat_handshake = _Handshake(live, deployment, subprotocol)  # type: ignore[attr-defined]
@@ -306,6 +308,7 @@ class LocalGateway:
                 )
                 event["requestContext"]["connectedAt"] = live.connected_at
                 await self._invoke(state, route.function, event)
+            state.events.forget(live.connection_id)
 
     async def _on_message(
         self, state: _ApiState, live: LiveConnection, message: str | bytes
