@@ -1,4 +1,4 @@
-"""``json.loads`` with a nesting limit checked first.
+"""``json.loads`` as strict as JSON itself, with a nesting limit checked first.
 
 A 128 KB frame of ``[[[[…`` makes ``json.loads`` raise ``RecursionError``, and on CPython
 3.11 hitting that limit can leave the interpreter's recursion bookkeeping off, so that a
@@ -30,4 +30,9 @@ def loads_bounded(text: str | bytes, max_depth: int = MAX_JSON_DEPTH) -> Any:
         depth += 1 if bracket in "[{" else -1
         if depth > max_depth:
             raise ValueError(f"JSON nested deeper than {max_depth} levels")
-    return json.loads(text)
+    return json.loads(text, parse_constant=_reject_constant)
+
+
+def _reject_constant(name: str) -> Any:
+    """Python accepts ``NaN`` and ``Infinity``; JSON (RFC 8259), and so API Gateway, does not."""
+    raise ValueError(f"{name} is not JSON")

@@ -45,10 +45,14 @@ class ChatClient:
         return cls(ws, room_id=room_id, user_id=user_id)
 
     def send(self, message: str) -> None:
-        self.send_raw(json.dumps({"action": "sendmessage", "message": message}))
+        self.send_raw({"action": "sendmessage", "message": message})
 
     def send_raw(self, frame: str | dict[str, Any]) -> None:
-        self.ws.send(frame if isinstance(frame, str) else json.dumps(frame))
+        """Send a frame as given; a dict is sent as compact UTF-8 JSON (not \\u escapes,
+        which would triple the size of non-ASCII text against the 32 KB frame limit)."""
+        if not isinstance(frame, str):
+            frame = json.dumps(frame, ensure_ascii=False, separators=(",", ":"))
+        self.ws.send(frame)
 
     def receive(self, timeout: float = 5) -> Any:
         """The next frame, JSON-decoded where it is JSON; ``TimeoutError`` if none comes."""

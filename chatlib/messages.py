@@ -62,6 +62,13 @@ def parse_send_request(body: str | None) -> str:
         raise BadRequest(f'"message" must be a string, not {type(message).__name__}')
     if not message.strip():
         raise BadRequest('"message" is empty: there is nothing to send')
+    try:
+        message.encode("utf-8")
+    except UnicodeEncodeError:  # JSON allows "\ud800"; no UTF-8 text can carry it
+        raise BadRequest(
+            '"message" contains an unpaired surrogate escape (\\ud800-\\udfff): '
+            "send valid Unicode text"
+        ) from None
     return message
 
 

@@ -37,6 +37,16 @@ def embedded_aws():
     aws.stop()
 
 
+@pytest.fixture(scope="session")
+def stack(embedded_aws):
+    """The embedded AWS plus the local gateway, shared by every end-to-end test."""
+    from chatlib.gateway.stack import start_local_stack
+
+    stack = start_local_stack()
+    yield stack
+    stack.stop()
+
+
 @pytest.fixture
 def dynamodb(embedded_aws):
     return boto3.client("dynamodb")

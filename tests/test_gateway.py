@@ -31,13 +31,6 @@ ENV = {"PYTHONPATH": LAMBDAS}
 
 
 @pytest.fixture(scope="module")
-def stack(embedded_aws):
-    stack = start_local_stack()
-    yield stack
-    stack.stop()
-
-
-@pytest.fixture(scope="module")
 def probe(stack):
     """An API whose routes report what they see."""
     api = define_websocket_api(

@@ -100,3 +100,9 @@ def test_arn_wildcards():
     assert arn_matches("arn:aws:execute-api:*:*:abc/dev/$connect", ARN.replace("abc123", "abc"))
     assert arn_matches("arn:aws:execute-api:us-east-?:*", ARN)
     assert not arn_matches("arn:aws:execute-api:us-east-1:123456789012:abc123/prod/*", ARN)
+
+
+@pytest.mark.parametrize("text", ["NaN", '{"a": Infinity}', "[-Infinity]"])
+def test_non_json_constants_are_refused(text):
+    with pytest.raises(ValueError, match="not JSON"):
+        loads_bounded(text)

@@ -70,6 +70,7 @@ def test_a_room_in_the_body_is_not_part_of_what_is_parsed():
         ('{"action": "sendmessage", "message": ""}', '"message" is empty'),
         ('{"action": "sendmessage", "message": "   "}', '"message" is empty'),
         ("[" * 100_000 + "]" * 100_000, "not valid JSON"),
+        ('{"message": "\\udc00 lone surrogate"}', "valid Unicode"),
     ],
 )
 def test_bad_bodies_are_refused_with_a_reason(body, says):
