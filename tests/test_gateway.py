@@ -493,3 +493,24 @@ def test_an_exception_is_logged_and_the_gateway_keeps_serving(probe, stack):
 
 def test_starting_the_stack_again_returns_the_running_one(stack):
     assert start_local_stack() is stack
+
+
+def test_a_route_removed_from_the_deployment_is_no_longer_served(stack):
+    api = define_websocket_api(
+        "shrinking", {"$default": f"{PROBE}.report", "report": f"{PROBE}.report"}, environment=ENV
+    )
+    url = stack.gateway.websocket_url(api.api_id, api.stage)
+    ws = open_socket(url)
+    ws.send(json.dumps({"action": "report"}))
+    assert receive_json(ws)["event"]["requestContext"]["routeKey"] == "report"
+    ws.close()
+    apigateway = boto3.client("apigatewayv2")
+    (route,) = [
+        r for r in apigateway.get_routes(ApiId=api.api_id)["Items"] if r["RouteKey"] == "report"
+    ]
+    apigateway.delete_route(ApiId=api.api_id, RouteId=route["RouteId"])
+    stack.refresh()
+    ws = open_socket(url)
+    ws.send(json.dumps({"action": "report"}))
+    assert receive_json(ws)["event"]["requestContext"]["routeKey"] == "$default"
+    ws.close()

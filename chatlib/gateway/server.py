@@ -66,6 +66,7 @@ class GatewayOptions:
     max_frame_bytes: int = MAX_FRAME_BYTES
     max_message_bytes: int = MAX_PAYLOAD_BYTES
     handshake_timeout: float = 35.0  # authorizer + $connect, each up to 29 s on AWS
+    deployment_cache_seconds: float = 1.0  # a redeploy is served from the next handshake after
     max_instances_per_function: int = 4
 
 
@@ -83,6 +84,7 @@ class _ApiState:
     deployment: Deployment
     events: EventFactory
     prewarmed: set[str] = field(default_factory=set)
+    loaded_at: float = 0.0
 
 
 class LocalGateway:
@@ -373,7 +375,17 @@ class LocalGateway:
             self._spawn(live.websocket.close(1000, ""))
 
     # -- helpers ---------------------------------------------------------------------------
+    def forget_deployments(self) -> None:
+        """Read every API afresh at its next handshake (after a redeploy, say)."""
+        for state in self._apis.values():
+            state.loaded_at = 0.0
+
     async def _api_state(self, api_id: str, stage: str) -> _ApiState:
+        state = self._apis.get((api_id, stage))
+        if state is not None and (
+            time.monotonic() - state.loaded_at < self.options.deployment_cache_seconds
+        ):
+            return state  # a burst of handshakes reads the control plane once
         deployment = await asyncio.to_thread(self._load, api_id, stage)
         state = self._apis.get((api_id, stage))
         if state is None:
@@ -383,6 +395,7 @@ class LocalGateway:
             self._apis[(api_id, stage)] = state
         else:
             state.deployment = deployment
+        state.loaded_at = time.monotonic()
         for function in deployment.functions:
             if function.arn not in state.prewarmed:
                 state.prewarmed.add(function.arn)

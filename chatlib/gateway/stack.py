@@ -55,6 +55,10 @@ class LocalStack:
         deployment = self.deployment(api_id, stage)
         return self.gateway.connections_url(deployment.api_id, deployment.stage)
 
+    def refresh(self) -> None:
+        """Serve a redeployed API from the very next handshake (otherwise within a second)."""
+        self._loop.call_soon_threadsafe(self.gateway.forget_deployments)
+
     def logs(self, function_name: str) -> list[str]:
         """Everything a function has logged, like its CloudWatch log group."""
         return self.gateway.runtime.logs.lines(function_name)
