@@ -21,6 +21,7 @@ import selectors
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 import websocket
@@ -99,6 +100,8 @@ def main() -> int:
         match = re.search(r"WebSocket URL : (\S+)", line)
         if match:
             url = match.group(1)
+            # keep reading its output, or a full pipe would stall the stack
+            threading.Thread(target=server.stdout.read, daemon=True).start()
             break
     if url is None:
         raise SystemExit("the local stack did not start")

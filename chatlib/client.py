@@ -75,6 +75,18 @@ class ChatClient:
             except TimeoutError:
                 return frames
 
+    def read_arriving(self) -> Any | None:
+        """Read the frame that is arriving now (for callers that poll sockets with select):
+        a data frame, JSON-decoded where it is JSON, or ``None`` for a ping or pong, which
+        websocket-client answers by itself."""
+        opcode, data = self.ws.recv_data(control_frame=True)
+        if opcode not in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
+            return None
+        try:
+            return json.loads(data)
+        except ValueError:
+            return data
+
     def whoami(self) -> dict[str, Any]:
         """Ask ``$default`` what the server knows of this connection."""
         self.send_raw({"action": "whoami"})

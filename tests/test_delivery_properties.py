@@ -11,7 +11,6 @@ from __future__ import annotations
 import select
 
 import pytest
-import websocket
 from chat_deployments import deploy_test_chat
 from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
@@ -23,15 +22,13 @@ ROOMS = ["red", "green", "blue"]
 MIN_STEPS = 1000
 
 
-def frames_waiting(client: ChatClient) -> list[str]:
+def frames_waiting(client: ChatClient) -> list[object]:
     """Data frames already delivered to the client's socket, without waiting for more."""
     found = []
     while select.select([client.ws.sock], [], [], 0)[0]:
-        opcode, data = client.ws.recv_data(control_frame=True)
-        if opcode == websocket.ABNF.OPCODE_PING:
-            client.ws.pong(data)
-        elif opcode in (websocket.ABNF.OPCODE_TEXT, websocket.ABNF.OPCODE_BINARY):
-            found.append(data.decode())
+        frame = client.read_arriving()
+        if frame is not None:
+            found.append(frame)
     return found
 
 
