@@ -1,19 +1,26 @@
 """``chatlib-local`` (or ``python -m chatlib``): the local stack from a terminal, for instructors.
 
     chatlib-local serve [--step rooms|broadcast] [--websocket-port N] [--connections-port N]
-                        [--aws-port N]
+                        [--aws-port N] [--quiet]
+    chatlib-local chat [URL] [--room R] [--user U] [--token T] [--subprotocol P]
 
-It starts the embedded AWS and the local gateway, deploys the chat of the chosen teaching
-step, prints the URLs, then one line per connection and message until Ctrl-C.
+``serve`` starts the embedded AWS and the local gateway, deploys the chat of the chosen
+teaching step, prints the URLs, then one line per connection and message until Ctrl-C.
+``chat`` is a terminal chat client (:mod:`chatlib.terminal_chat`); without a URL it joins
+the stack ``serve`` is running.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import logging
+import os
 import signal
 import sys
 import threading
+from pathlib import Path
 
 __all__ = ["main"]
 
@@ -27,7 +34,40 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument("--connections-port", type=int, default=0, help="0: any free port")
     serve.add_argument("--aws-port", type=int, default=0, help="0: any free port")
     serve.add_argument("--quiet", action="store_true", help="no line per connection and message")
+    chat = commands.add_parser("chat", help="chat in this terminal")
+    chat.add_argument("url", nargs="?", help="WebSocket URL (default: the running local stack)")
+    chat.add_argument("--room", default="lobby")
+    chat.add_argument("--user", default=None)
+    chat.add_argument("--token", default=None, help="sent as ?token=")
+    chat.add_argument("--subprotocol", default=None, help="sent as Sec-WebSocket-Protocol")
     return parser
+
+
+def _state_file() -> Path:
+    """Where ``serve`` tells ``chat`` its URL."""
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "chatlib" / "local-stack.json"
+
+
+def chat(args: argparse.Namespace) -> int:
+    from chatlib.terminal_chat import run_chat
+
+    url = args.url
+    if url is None:
+        try:
+            url = json.loads(_state_file().read_text())["websocket_url"]
+        except (OSError, ValueError, KeyError):
+            print("no URL given and no local stack running: start `chatlib-local serve` first")
+            return 1
+    return run_chat(
+        url,
+        room_id=args.room,
+        user_id=args.user,
+        token=args.token,
+        subprotocol=args.subprotocol,
+        stdin=sys.stdin,
+        stdout=sys.stdout,
+    )
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -55,12 +95,18 @@ def serve(args: argparse.Namespace) -> int:
     print(f"  try           : wsdump '{url}?roomId=lobby&userId=you'", flush=True)
     print('                  then type {"action": "sendmessage", "message": "hi"}', flush=True)
     print("Ctrl-C stops it.", flush=True)
+    state = _state_file()
+    state.parent.mkdir(parents=True, exist_ok=True)
+    state.write_text(json.dumps({"websocket_url": url, "pid": os.getpid()}))
 
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
         signal.signal(signum, lambda *_: stopping.set())
     stopping.wait()
     print("stopping…", flush=True)
+    with contextlib.suppress(OSError):
+        if json.loads(state.read_text()).get("pid") == os.getpid():
+            state.unlink()
     stack.stop()
     return 0
 
@@ -69,4 +115,6 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
+    if args.command == "chat":
+        return chat(args)
     return 2

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 
+import pexpect
 from gateway_helpers import open_socket, receive_json
 
 
@@ -27,8 +28,9 @@ def read_until(process, pattern, timeout=60):
     raise AssertionError(f"{pattern!r} never printed; got:\n{''.join(seen)}")
 
 
-def test_serve_prints_urls_logs_each_connection_and_message_and_stops_cleanly():
+def test_serve_prints_urls_logs_each_connection_and_message_and_stops_cleanly(tmp_path):
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    environment["XDG_CACHE_HOME"] = str(tmp_path)
     process = subprocess.Popen(
         [sys.executable, "-m", "chatlib", "serve", "--step", "rooms"],
         stdout=subprocess.PIPE,
@@ -47,8 +49,22 @@ def test_serve_prints_urls_logs_each_connection_and_message_and_stops_cleanly():
         read_until(process, r"message +\S+ sendmessage -> ok")
         ws.close()
         read_until(process, r"close +\S+ 1000")
+        # the terminal chat finds the running stack by itself
+        student = pexpect.spawn(
+            sys.executable,
+            ["-m", "chatlib", "chat", "--room", "lobby", "--user", "student"],
+            env=environment,
+            encoding="utf-8",
+            timeout=20,
+        )
+        student.expect("connected to room 'lobby' as 'student'")
+        student.sendline("hello from the terminal")
+        student.expect(r"\[lobby\] student: hello from the terminal")
+        student.sendeof()
+        student.expect(pexpect.EOF)
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=30) == 0
+        assert not (tmp_path / "chatlib" / "local-stack.json").exists()
     finally:
         if process.poll() is None:
             process.kill()

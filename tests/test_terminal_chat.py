@@ -1,0 +1,90 @@
+"""The terminal chat, used as a person would: each client in its own pseudo-terminal."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+import pexpect
+import pytest
+from chat_deployments import deploy_test_chat
+
+from chatlib.terminal_chat import describe_frame
+
+
+@pytest.fixture(scope="module")
+def chat_url(stack):
+    url, _, _ = deploy_test_chat(stack)
+    return url
+
+
+def terminal(url, *arguments):
+    child = pexpect.spawn(
+        sys.executable,
+        ["-m", "chatlib", "chat", url, *arguments],
+        encoding="utf-8",
+        timeout=20,
+    )
+    return child
+
+
+def test_two_people_in_a_room_see_each_other_and_a_third_elsewhere_sees_nothing(chat_url):
+    alice = terminal(chat_url, "--room", "blue", "--user", "alice")
+    bob = terminal(chat_url, "--room", "blue", "--user", "bob")
+    carol = terminal(chat_url, "--room", "green", "--user", "carol")
+    for person in (alice, bob, carol):
+        person.expect("connected to room")
+    alice.sendline("good morning, blue")
+    bob.expect(r"\[blue\] alice: good morning, blue")
+    alice.expect(r"\[blue\] alice: good morning, blue")  # the server's acknowledgement
+    bob.sendline("morning!")
+    alice.expect(r"\[blue\] bob: morning!")
+    assert carol.expect([r"alice: good morning", r"bob: morning", pexpect.TIMEOUT], timeout=2) == 2
+    for person in (alice, bob, carol):
+        person.sendeof()  # Ctrl-D
+        person.expect("bye")
+        person.expect(pexpect.EOF)
+        person.close()
+        assert person.exitstatus == 0
+
+
+def test_raw_frames_show_routes_and_errors(chat_url):
+    dave = terminal(chat_url, "--room", "lab", "--user", "dave")
+    dave.expect("connected to room")
+    dave.sendline('/raw {"action": "dance"}')
+    dave.expect(r"\? unknown or missing action; valid actions: sendmessage")
+    dave.sendline('/raw {"action": "sendmessage", "message": 42}')
+    dave.expect(r"! BadRequest: \"message\" must be a string, not int")
+    dave.sendline("/quit")
+    dave.expect(pexpect.EOF)
+
+
+def test_a_refused_connection_is_explained(chat_url):
+    eve = terminal(chat_url, "--room", "not a room", "--user", "eve")
+    eve.expect(r"could not connect: the server answered HTTP 400 \(bad request")
+    eve.expect(pexpect.EOF)
+    eve.close()
+    assert eve.exitstatus == 1
+
+
+def test_nothing_listening_is_explained():
+    nobody = terminal("ws://127.0.0.1:9/nothing/dev", "--room", "r", "--user", "u")
+    nobody.expect(r"could not connect to ws://127\.0\.0\.1:9/nothing/dev")
+    nobody.expect(pexpect.EOF)
+
+
+def test_ctrl_c_leaves_cleanly(chat_url):
+    frank = terminal(chat_url, "--room", "r", "--user", "frank")
+    frank.expect("connected to room")
+    frank.sendintr()
+    frank.expect("bye")
+    frank.expect(pexpect.EOF)
+
+
+def test_frames_are_described_for_people():
+    assert describe_frame({"type": "message", "roomId": "r", "sender": "a", "message": "hi"}) == (
+        "[r] a: hi"
+    )
+    assert describe_frame({"message": "Forbidden", "connectionId": "x"}).startswith("<< {")
+    assert describe_frame("plain text") == "<< plain text"
+    assert json.loads(describe_frame({"a": 1})[3:]) == {"a": 1}
