@@ -12,37 +12,18 @@ nothing lost, is the level's capacity.
 from __future__ import annotations
 
 import argparse
-import os
-import re
 import selectors
-import subprocess
 import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
+from stack_process import start_stack_process, stop_stack_process
+
 from chatlib import ChatClient
 
 ROOM_SIZE = 10
 P99_LIMIT_MS = 250.0
-
-
-def start_stack() -> tuple[subprocess.Popen[str], str]:
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "chatlib", "serve", "--step", "rooms", "--quiet"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=environment,
-    )
-    for line in server.stdout:
-        match = re.search(r"WebSocket URL : (\S+)", line)
-        if match:
-            # keep reading its output, or a full pipe would stall the stack
-            threading.Thread(target=server.stdout.read, daemon=True).start()
-            return server, match.group(1)
-    raise SystemExit("the local stack did not start")
 
 
 class Receiver(threading.Thread):
@@ -113,7 +94,7 @@ def main() -> int:
     parser.add_argument("--seconds", type=float, default=3.0)
     args = parser.parse_args()
 
-    server, url = start_stack()
+    server, url = start_stack_process()
     clients: list[ChatClient] = []
     limit = f"{P99_LIMIT_MS:.0f} ms"
     print(f"rooms of {ROOM_SIZE}; a rate passes while p99 <= {limit} and nothing is lost")
@@ -145,8 +126,7 @@ def main() -> int:
     finally:
         for client in clients:
             client.close()
-        server.terminate()
-        server.wait(timeout=60)
+        stop_stack_process(server)
     for level, best in summary:
         print(
             f"{level} connections held: up to {best:.0f} messages/s "

@@ -16,15 +16,13 @@ import argparse
 import json
 import os
 import platform
-import re
 import selectors
 import statistics
-import subprocess
 import sys
-import threading
 import time
 
 import websocket
+from stack_process import start_stack_process, stop_stack_process
 
 #: serverless-offline 13, same table on moto, same machine class (from the gateway issue).
 SERVERLESS_OFFLINE_P50_MS = {10: 35, 50: 63, 200: 159}
@@ -85,26 +83,7 @@ def main() -> int:
     parser.add_argument("--decoys", type=int, default=20)
     args = parser.parse_args()
 
-    # The stack runs in its own process, as for an instructor (chatlib-local serve), so the
-    # clients measured here do not share an interpreter with the gateway.
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "chatlib", "serve", "--step", "rooms", "--quiet"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env=environment,
-    )
-    url = None
-    for line in server.stdout:
-        match = re.search(r"WebSocket URL : (\S+)", line)
-        if match:
-            url = match.group(1)
-            # keep reading its output, or a full pipe would stall the stack
-            threading.Thread(target=server.stdout.read, daemon=True).start()
-            break
-    if url is None:
-        raise SystemExit("the local stack did not start")
+    server, url = start_stack_process()
     machine = f"{platform.machine()}, {os.cpu_count()} cores"
     print(f"machine: {machine}, Python {platform.python_version()}")
     print(f"{'N':>5} {'p50 ms':>8} {'p99 ms':>8} {'decoys':>7} {'s-offline p50':>14} {'ratio':>6}")
@@ -116,8 +95,7 @@ def main() -> int:
         ratio = f"{p50 / reference:.2f}" if reference else "-"
         print(f"{size:>5} {p50:>8.1f} {p99:>8.1f} {decoys:>7} {reference or '-':>14} {ratio:>6}")
         failed |= decoys != 0
-    server.terminate()
-    server.wait(timeout=30)
+    stop_stack_process(server)
     return 1 if failed else 0
 
 
