@@ -66,3 +66,13 @@ def log_records(stack: Any, function_name: str, marker: str) -> list[Any]:
             payload = line[len(marker) + 1 :]
             records.append(json.loads(payload) if payload[:1] in "{[" else payload)
     return records
+
+
+def refused_status(url: str, query: str = "", **options: Any) -> int:
+    """The HTTP status of a handshake that must be refused (fails if it is accepted)."""
+    try:
+        ws = open_socket(url, query=query, **options)
+    except websocket.WebSocketBadStatusException as refused:
+        return refused.status_code
+    ws.close()
+    raise AssertionError(f"the handshake to {url}?{query} was accepted")

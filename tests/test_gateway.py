@@ -19,6 +19,7 @@ from gateway_helpers import (
     nothing_arrives,
     open_socket,
     receive_json,
+    refused_status,
     vanish,
     wait_for,
 )
@@ -87,9 +88,7 @@ def test_the_abcd_room_scenario_over_real_websockets(chat):
 
 
 def test_a_bad_room_refuses_the_handshake_with_400(chat):
-    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
-        open_socket(chat, query="roomId=no%20spaces")
-    assert refused.value.status_code == 400
+    assert refused_status(chat, "roomId=no%20spaces") == 400
 
 
 def test_a_vanished_client_is_gone_410_and_cleaned_up(chat, stack):
@@ -112,9 +111,7 @@ def test_a_vanished_client_is_gone_410_and_cleaned_up(chat, stack):
 @pytest.mark.parametrize("status", [400, 403, 429, 500])
 def test_a_non_2xx_from_connect_is_the_handshake_status(probe, status):
     _, url = probe
-    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
-        open_socket(url, query=f"status={status}")
-    assert refused.value.status_code == status
+    assert refused_status(url, f"status={status}") == status
 
 
 def test_a_post_before_connect_finishes_is_gone(probe, stack):
@@ -146,9 +143,7 @@ def test_no_subprotocol_offered_none_returned(probe):
 
 def test_an_unknown_api_or_stage_is_forbidden(probe, stack):
     api, url = probe
-    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
-        open_socket(url.rsplit("/", 1)[0] + "/nostage")
-    assert refused.value.status_code == 403
+    assert refused_status(url.rsplit("/", 1)[0] + "/nostage") == 403
 
 
 # -- authorizer -----------------------------------------------------------------------------
@@ -170,9 +165,7 @@ def guarded(stack):
 def test_a_missing_identity_source_is_401_without_invoking_the_authorizer(guarded, stack):
     _, url = guarded
     before = len(log_records(stack, "guarded-authorizer", "AUTHORIZER"))
-    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
-        open_socket(url, query="roomId=blue")
-    assert refused.value.status_code == 401
+    assert refused_status(url, "roomId=blue") == 401
     assert len(log_records(stack, "guarded-authorizer", "AUTHORIZER")) == before
 
 
@@ -181,9 +174,7 @@ def test_a_missing_identity_source_is_401_without_invoking_the_authorizer(guarde
 )
 def test_authorizer_refusals_get_aws_statuses(guarded, token, status):
     _, url = guarded
-    with pytest.raises(websocket.WebSocketBadStatusException) as refused:
-        open_socket(url, query=f"token={token}")
-    assert refused.value.status_code == status
+    assert refused_status(url, f"token={token}") == status
 
 
 def test_an_allowed_connection_carries_the_authorizer_context_on_every_event(guarded, stack):
