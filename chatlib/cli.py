@@ -3,11 +3,13 @@
     chatlib-local serve [--step rooms|broadcast] [--websocket-port N] [--connections-port N]
                         [--aws-port N] [--quiet]
     chatlib-local chat [URL] [--room R] [--user U] [--token T] [--subprotocol P]
+    chatlib-local rooms [--interval S]
 
 ``serve`` starts the embedded AWS and the local gateway, deploys the chat of the chosen
 teaching step, prints the URLs, then one line per connection and message until Ctrl-C.
 ``chat`` is a terminal chat client (:mod:`chatlib.terminal_chat`); without a URL it joins
-the stack ``serve`` is running.
+the stack ``serve`` is running. ``rooms`` redraws who is in which room, read from that
+stack's connection table, every second.
 """
 
 from __future__ import annotations
@@ -23,6 +25,9 @@ import threading
 from pathlib import Path
 
 __all__ = ["main"]
+
+#: The connection table ``serve`` deploys the chat with.
+TABLE = "chat-connections"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -40,6 +45,8 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--user", default=None)
     chat.add_argument("--token", default=None, help="sent as ?token=")
     chat.add_argument("--subprotocol", default=None, help="sent as Sec-WebSocket-Protocol")
+    rooms = commands.add_parser("rooms", help="a live view of who is in which room")
+    rooms.add_argument("--interval", type=float, default=1.0, help="seconds between redraws")
     return parser
 
 
@@ -86,7 +93,7 @@ def serve(args: argparse.Namespace) -> int:
         connections_port=args.connections_port,
         aws_port=args.aws_port,
     )
-    api = deploy_chat(args.step)
+    api = deploy_chat(args.step, table_name=TABLE)
     url = stack.gateway.websocket_url(api.api_id, api.stage)
     print(f"chat ({args.step} step) is up", flush=True)
     print(f"  WebSocket URL : {url}", flush=True)
@@ -97,7 +104,17 @@ def serve(args: argparse.Namespace) -> int:
     print("Ctrl-C stops it.", flush=True)
     state = _state_file()
     state.parent.mkdir(parents=True, exist_ok=True)
-    state.write_text(json.dumps({"websocket_url": url, "pid": os.getpid()}))
+    state.write_text(
+        json.dumps(
+            {
+                "websocket_url": url,
+                "aws_endpoint_url": stack.aws_endpoint_url,
+                "region": stack.aws.region,
+                "table": TABLE,
+                "pid": os.getpid(),
+            }
+        )
+    )
 
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -111,10 +128,36 @@ def serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def rooms(args: argparse.Namespace) -> int:
+    import boto3
+
+    from chatlib.room_view import watch_rooms
+    from chatlib.store import ConnectionStore
+
+    try:
+        state = json.loads(_state_file().read_text())
+    except (OSError, ValueError):
+        print("no local stack running: start `chatlib-local serve` first")
+        return 1
+    client = boto3.client(
+        "dynamodb",
+        endpoint_url=state["aws_endpoint_url"],
+        region_name=state["region"],
+        aws_access_key_id="testing",
+        aws_secret_access_key="testing",
+    )
+    watch_rooms(
+        ConnectionStore(state["table"], client=client), stdout=sys.stdout, interval=args.interval
+    )
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
         return serve(args)
     if args.command == "chat":
         return chat(args)
+    if args.command == "rooms":
+        return rooms(args)
     return 2

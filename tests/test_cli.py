@@ -68,3 +68,41 @@ def test_serve_prints_urls_logs_each_connection_and_message_and_stops_cleanly(tm
     finally:
         if process.poll() is None:
             process.kill()
+
+
+def test_the_rooms_view_follows_people_joining_and_leaving(tmp_path):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    environment["XDG_CACHE_HOME"] = str(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chatlib", "serve", "--quiet"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=environment,
+    )
+    try:
+        match, _ = read_until(process, r"WebSocket URL : (ws://\S+)")
+        url = match.group(1)
+        view = pexpect.spawn(
+            sys.executable,
+            ["-m", "chatlib", "rooms", "--interval", "0.2"],
+            env=environment,
+            encoding="utf-8",
+            timeout=20,
+        )
+        view.expect("no one is connected")
+        alice = open_socket(url, query="roomId=blue&userId=alice")
+        bob = open_socket(url, query="roomId=blue&userId=bob")
+        carol = open_socket(url, query="roomId=green&userId=carol")
+        view.expect(r"blue +\(2\) +alice, bob\s+green +\(1\) +carol\s+3 connections in 2 rooms")
+        carol.close()
+        view.expect(r"blue +\(2\) +alice, bob\s+2 connections in 1 rooms")
+        view.sendintr()
+        view.expect(pexpect.EOF)
+        alice.close()
+        bob.close()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=30) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -88,3 +88,25 @@ def test_frames_are_described_for_people():
     assert describe_frame({"message": "Forbidden", "connectionId": "x"}).startswith("<< {")
     assert describe_frame("plain text") == "<< plain text"
     assert json.loads(describe_frame({"a": 1})[3:]) == {"a": 1}
+
+
+def test_the_rooms_view_renders_rooms_counts_and_people():
+    from chatlib.room_view import render_rooms
+
+    assert render_rooms({}) == "no one is connected"
+    assert render_rooms({"blue": ["alice", "bob"], "lab": ["dave"]}) == (
+        "blue  (2)  alice, bob\nlab   (1)  dave\n3 connections in 2 rooms"
+    )
+
+
+def test_the_rooms_view_reads_live_rows_only(store):
+    import time as clock
+
+    from chatlib import Connection
+    from chatlib.room_view import rooms_snapshot
+
+    now = int(clock.time() * 1000)
+    store.put(Connection.opened("a", "blue", "alice", now))
+    store.put(Connection.opened("b", "blue", "bob", now))
+    store.put(Connection("old", "green", "ghost", connected_at=0, ttl=1))
+    assert rooms_snapshot(store) == {"blue": ["alice", "bob"]}
