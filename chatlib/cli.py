@@ -88,6 +88,10 @@ def serve(args: argparse.Namespace) -> int:
     gateway_log.setLevel(logging.WARNING if args.quiet else logging.INFO)
     gateway_log.propagate = False
 
+    # Handlers first: whoever reads the URLs below may signal at once.
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
     stack = start_local_stack(
         websocket_port=args.websocket_port,
         connections_port=args.connections_port,
@@ -98,6 +102,7 @@ def serve(args: argparse.Namespace) -> int:
     print(f"chat ({args.step} step) is up", flush=True)
     print(f"  WebSocket URL : {url}", flush=True)
     print(f"  @connections  : {stack.gateway.connections_url(api.api_id, api.stage)}", flush=True)
+    print(f"  browser chat  : {stack.gateway.chat_page_url(api.api_id, api.stage)}", flush=True)
     print(f"  embedded AWS  : {stack.aws_endpoint_url}", flush=True)
     print(f"  try           : wsdump '{url}?roomId=lobby&userId=you'", flush=True)
     print('                  then type {"action": "sendmessage", "message": "hi"}', flush=True)
@@ -116,9 +121,6 @@ def serve(args: argparse.Namespace) -> int:
         )
     )
 
-    stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.set())
     stopping.wait()
     print("stopping…", flush=True)
     with contextlib.suppress(OSError):

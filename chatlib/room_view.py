@@ -9,7 +9,13 @@ from typing import IO
 
 from chatlib.store import ConnectionStore
 
-__all__ = ["render_rooms", "rooms_snapshot", "watch_rooms"]
+__all__ = [
+    "render_rooms",
+    "rooms_markdown",
+    "rooms_snapshot",
+    "watch_rooms",
+    "watch_rooms_in_notebook",
+]
 
 _CLEAR = "\x1b[2J\x1b[H"
 
@@ -50,3 +56,27 @@ def watch_rooms(
             time.sleep(interval)
     except KeyboardInterrupt:
         stdout.write("\n")
+
+
+def rooms_markdown(snapshot: dict[str, list[str]]) -> str:
+    """The snapshot as a Markdown table, for a notebook."""
+    if not snapshot:
+        return "*no one is connected*"
+    rows = [f"| {room} | {len(users)} | {', '.join(users)} |" for room, users in snapshot.items()]
+    total = sum(len(users) for users in snapshot.values())
+    return "\n".join(
+        ["| room | people | who |", "|---|---:|---|", *rows, f"| **all** | **{total}** | |"]
+    )
+
+
+def watch_rooms_in_notebook(
+    store: ConnectionStore, *, seconds: float = 60.0, interval: float = 1.0
+) -> None:
+    """Show the rooms in a notebook and keep the table current for ``seconds``."""
+    from IPython.display import Markdown, display
+
+    handle = display(Markdown(rooms_markdown(rooms_snapshot(store))), display_id=True)
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(min(interval, max(0.0, deadline - time.monotonic())))
+        handle.update(Markdown(rooms_markdown(rooms_snapshot(store))))

@@ -74,10 +74,10 @@ def run_chat(
     except websocket.WebSocketException as error:
         say(f"could not connect: {error}")
         return 1
-    say(f"connected to room {room_id!r} as {user_id!r}. {HELP}")
     closed = threading.Event()
-    threading.Thread(target=_print_incoming, args=(client, say, closed), daemon=True).start()
     try:
+        threading.Thread(target=_print_incoming, args=(client, say, closed), daemon=True).start()
+        say(f"connected to room {room_id!r} as {user_id!r}. {HELP}")
         for raw in stdin:
             line = raw.rstrip("\n")
             if closed.is_set():

@@ -63,7 +63,7 @@ def test_serve_prints_urls_logs_each_connection_and_message_and_stops_cleanly(tm
         student.sendeof()
         student.expect(pexpect.EOF)
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
+        assert process.wait(timeout=60) == 0
         assert not (tmp_path / "chatlib" / "local-stack.json").exists()
     finally:
         if process.poll() is None:
@@ -102,7 +102,7 @@ def test_the_rooms_view_follows_people_joining_and_leaving(tmp_path):
         alice.close()
         bob.close()
         process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=30) == 0
+        assert process.wait(timeout=60) == 0
     finally:
         if process.poll() is None:
             process.kill()

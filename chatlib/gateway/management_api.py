@@ -1,4 +1,5 @@
-"""The ``@connections`` management API over HTTP/1.1, served with h11 on asyncio.
+"""The ``@connections`` management API over HTTP/1.1, served with h11 on asyncio (and, on the
+same port, the browser chat page at ``/chat``).
 
     POST   /{apiId}/{stage}/@connections/{id}   send the body to the client      200
     GET    /{apiId}/{stage}/@connections/{id}   connectedAt, identity, lastActiveAt 200
@@ -60,9 +61,15 @@ class ManagementAPI:
         self._registry = registry
         self._on_close = on_close
         self.posts = 0
+        #: Static pages served on GET, path -> (content type, body): the browser chat page.
+        self.pages: dict[str, tuple[str, bytes]] = {}
 
     async def handle(self, method: str, target: str, body: bytes) -> Reply:
-        parts = target.split("?", 1)[0].split("/")
+        path = target.split("?", 1)[0]
+        if method == "GET" and path in self.pages:
+            content_type, page = self.pages[path]
+            return 200, {"Content-Type": content_type, "Cache-Control": "no-store"}, page
+        parts = path.split("/")
         # ["", apiId, stage, "@connections", id]
         if len(parts) != 5 or parts[0] or parts[3] != "@connections":
             return _error(403, "ForbiddenException", "Forbidden")

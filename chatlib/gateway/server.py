@@ -31,8 +31,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http import HTTPStatus
+from importlib import resources
 from typing import Any
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from websockets.asyncio.server import Server, ServerConnection, serve
 from websockets.datastructures import Headers
@@ -114,6 +115,8 @@ class LocalGateway:
             max_instances_per_function=self.options.max_instances_per_function,
         )
         self.management = ManagementAPI(self.registry, self._close_from_management)
+        page = resources.files("chatlib").joinpath("static/chat.html").read_bytes()
+        self.management.pages["/chat"] = ("text/html; charset=utf-8", page)
         self._apis: dict[tuple[str, str], _ApiState] = {}
         self._ws_server: Server | None = None
         self._http_server: asyncio.Server | None = None
@@ -165,6 +168,11 @@ class LocalGateway:
 
     def connections_url(self, api_id: str, stage: str) -> str:
         return f"http://{self.host}:{self.connections_port}/{api_id}/{stage}"
+
+    def chat_page_url(self, api_id: str, stage: str) -> str:
+        """The browser chat page, with this API's WebSocket URL filled in."""
+        query = urlencode({"url": self.websocket_url(api_id, stage)})
+        return f"http://{self.host}:{self.connections_port}/chat?{query}"
 
     # -- handshake --------------------------------------------------------------------------
     async def _handshake(self, connection: ServerConnection, request: Request) -> Response | None:

@@ -55,6 +55,11 @@ class LocalStack:
         deployment = self.deployment(api_id, stage)
         return self.gateway.connections_url(deployment.api_id, deployment.stage)
 
+    def chat_page_url(self, api_id: str | None = None, stage: str | None = None) -> str:
+        """The browser chat page served by the stack, set up for this API."""
+        deployment = self.deployment(api_id, stage)
+        return self.gateway.chat_page_url(deployment.api_id, deployment.stage)
+
     def refresh(self) -> None:
         """Serve a redeployed API from the very next handshake (otherwise within a second)."""
         self._loop.call_soon_threadsafe(self.gateway.forget_deployments)

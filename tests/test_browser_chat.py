@@ -1,0 +1,88 @@
+"""The browser chat page in a real headless Chromium, driven by Playwright.
+
+Needs Debian's Chromium (``apt-get install chromium``; ``.ci/run`` installs it). Where no
+Chromium can be found the test is skipped and says so. A screenshot of the conversation is
+written to ``test-artifacts/browser-chat.png``.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from chat_deployments import deploy_test_chat
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+pytestmark = pytest.mark.skipif(
+    CHROMIUM is None, reason="no Chromium on this machine: apt-get install chromium to run it"
+)
+
+
+@pytest.fixture
+def browser():
+    playwright_api = pytest.importorskip("playwright.sync_api")
+    with playwright_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
+        yield browser
+        browser.close()
+
+
+def open_chat(browser, page_url, user, room):
+    page = browser.new_page()
+    page.goto(page_url)
+    page.fill("#user", user)
+    page.fill("#room", room)
+    page.click("#connect")
+    page.wait_for_selector("#state.open", timeout=10_000)
+    return page
+
+
+def test_two_pages_in_a_room_chat_and_a_page_elsewhere_hears_nothing(stack, browser):
+    url, _, _ = deploy_test_chat(stack)
+    api_id, stage = url.rsplit("/", 2)[1:]
+    page_url = stack.gateway.chat_page_url(api_id, stage)
+    alice = open_chat(browser, page_url, "alice", "blue")
+    bob = open_chat(browser, page_url, "bob", "blue")
+    carol = open_chat(browser, page_url, "carol", "green")
+
+    alice.fill("#text", "hello from the browser")
+    alice.press("#text", "Enter")
+    bob.wait_for_selector("#log .message:has-text('hello from the browser')", timeout=10_000)
+    bob.fill("#text", "hi alice")
+    bob.click("#send")
+    alice.wait_for_selector("#log .message:has-text('hi alice')", timeout=10_000)
+    assert "[blue] alice: hello from the browser" in bob.inner_text("#log")
+
+    carol.wait_for_timeout(500)
+    assert "hello from the browser" not in carol.inner_text("#log")
+    assert "hi alice" not in carol.inner_text("#log")
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    alice.screenshot(path=str(ARTIFACTS / "browser-chat.png"), full_page=True)
+
+
+def test_a_refused_connection_is_shown_on_the_page(stack, browser):
+    url, _, _ = deploy_test_chat(stack)
+    api_id, stage = url.rsplit("/", 2)[1:]
+    page = browser.new_page()
+    page.goto(stack.gateway.chat_page_url(api_id, stage))
+    page.fill("#room", "not a room")
+    page.click("#connect")
+    page.wait_for_selector("#log .error", timeout=10_000)
+    assert "refused the connection" in page.inner_text("#log")
+    assert page.inner_text("#state") == "closed"
