@@ -129,8 +129,7 @@ class EventFactory:
         )
         context["disconnectStatusCode"] = status_code
         context["disconnectReason"] = reason
-        self._connected_at.pop(connection_id, None)
-        self._identity.pop(connection_id, None)
+        self.forget(connection_id)
         return {
             "headers": headers,
             "multiValueHeaders": {k: [v] for k, v in headers.items()},
