@@ -28,16 +28,23 @@ def read_until(process, pattern, timeout=60):
     raise AssertionError(f"{pattern!r} never printed; got:\n{''.join(seen)}")
 
 
-def test_serve_prints_urls_logs_each_connection_and_message_and_stops_cleanly(tmp_path):
+def serve(tmp_path, *options):
+    """Start ``chatlib-local serve`` as a person would, with its state file under ``tmp_path``;
+    return the process and the environment a second terminal would share with it."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     environment["XDG_CACHE_HOME"] = str(tmp_path)
     process = subprocess.Popen(
-        [sys.executable, "-m", "chatlib", "serve", "--step", "rooms"],
+        [sys.executable, "-m", "chatlib", "serve", *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
         env=environment,
     )
+    return process, environment
+
+
+def test_serve_prints_urls_logs_each_connection_and_message_and_stops_cleanly(tmp_path):
+    process, environment = serve(tmp_path, "--step", "rooms")
     try:
         match, _ = read_until(process, r"WebSocket URL : (ws://127\.0\.0\.1:\d+/\w+/dev)")
         url = match.group(1)
@@ -71,15 +78,7 @@ def test_serve_prints_urls_logs_each_connection_and_message_and_stops_cleanly(tm
 
 
 def test_the_rooms_view_follows_people_joining_and_leaving(tmp_path):
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    environment["XDG_CACHE_HOME"] = str(tmp_path)
-    process = subprocess.Popen(
-        [sys.executable, "-m", "chatlib", "serve", "--quiet"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=environment,
-    )
+    process, environment = serve(tmp_path, "--quiet")
     try:
         match, _ = read_until(process, r"WebSocket URL : (ws://\S+)")
         url = match.group(1)
