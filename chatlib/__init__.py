@@ -5,21 +5,20 @@ Storage and delivery (I/O): :mod:`chatlib.table`, :mod:`chatlib.store`, :mod:`ch
 :mod:`chatlib.fanout`. Lambda entry points: :mod:`chatlib.handlers`. Running without AWS:
 :mod:`chatlib.embedded` (moto on loopback), :mod:`chatlib.gateway` (API Gateway's WebSocket
 data plane, locally), :mod:`chatlib.api_definition` (define the API in the control plane),
+:mod:`chatlib.deploy` (CloudFormation templates deployed with boto3),
 :mod:`chatlib.event_factory` (API Gateway-shaped events), :mod:`chatlib.client` (a chat
 client), :mod:`chatlib.connections_standin` (a stand-in ``@connections`` for unit tests).
 
-Only the names below are public; the modules behind them may move. The local-only parts
-(the gateway, the chat client) load on first use, so that a Lambda function importing a
+Only the names below are public; the modules behind them may move. The laptop-only parts
+(the gateway, the clients, the embedded AWS, the deploy helper, the test helpers) load on
+first use and are left out of the Lambda package, so that a Lambda function importing a
 handler needs nothing but the standard library and boto3.
 """
 
 from importlib import import_module
 from typing import Any
 
-from chatlib.api_definition import define_websocket_api, deploy_chat
 from chatlib.apigw_event import WebSocketEvent
-from chatlib.connections_standin import ConnectionsStandIn
-from chatlib.embedded import EmbeddedAWS, start_embedded_aws
 from chatlib.errors import (
     BadRequest,
     ChatlibError,
@@ -29,7 +28,6 @@ from chatlib.errors import (
     MessageTooLarge,
     NotConnected,
 )
-from chatlib.event_factory import EventFactory, FakeLambdaContext, new_connection_id
 from chatlib.fanout import FanOutReport, fan_out
 from chatlib.invocation_log import capture_invocation_logs
 from chatlib.sender import ENDPOINT_OVERRIDE_VARIABLE, ConnectionsSender, connections_endpoint
@@ -47,6 +45,7 @@ __all__ = [
     "ConnectionStore",
     "ConnectionsSender",
     "ConnectionsStandIn",
+    "DeployFailed",
     "EmbeddedAWS",
     "EventFactory",
     "FakeLambdaContext",
@@ -60,19 +59,38 @@ __all__ = [
     "capture_invocation_logs",
     "connections_endpoint",
     "create_connection_table",
+    "build_package",
     "define_websocket_api",
     "delete_connection_table",
     "deploy_chat",
+    "deploy_stack",
     "fan_out",
     "new_connection_id",
+    "plan_deploy",
+    "stack_outputs",
     "start_embedded_aws",
     "start_local_stack",
     "table_definition",
+    "teardown_stack",
 ]
 
 
 _LAZY = {
     "ChatClient": "chatlib.client",
+    "DeployFailed": "chatlib.deploy",
+    "build_package": "chatlib.deploy",
+    "deploy_stack": "chatlib.deploy",
+    "plan_deploy": "chatlib.deploy",
+    "stack_outputs": "chatlib.deploy",
+    "teardown_stack": "chatlib.deploy",
+    "ConnectionsStandIn": "chatlib.connections_standin",
+    "EmbeddedAWS": "chatlib.embedded",
+    "EventFactory": "chatlib.event_factory",
+    "FakeLambdaContext": "chatlib.event_factory",
+    "define_websocket_api": "chatlib.api_definition",
+    "deploy_chat": "chatlib.api_definition",
+    "new_connection_id": "chatlib.event_factory",
+    "start_embedded_aws": "chatlib.embedded",
     "LocalStack": "chatlib.gateway.stack",
     "start_local_stack": "chatlib.gateway.stack",
 }

@@ -18,6 +18,7 @@ from __future__ import annotations
 import logging
 import os
 import threading
+import warnings
 from dataclasses import dataclass, field
 
 __all__ = ["EmbeddedAWS", "running_embedded_aws", "start_embedded_aws"]
@@ -51,6 +52,10 @@ def running_embedded_aws() -> EmbeddedAWS | None:
     return _running
 
 
+def _quiet_about_bridged_types(record: logging.LogRecord) -> bool:
+    return not record.getMessage().startswith("No Moto CloudFormation support for")
+
+
 def start_embedded_aws(*, port: int = 0, region: str | None = None) -> EmbeddedAWS:
     """Start moto on ``127.0.0.1:port`` (``0``: any free port) unless it already runs."""
     global _running
@@ -61,6 +66,11 @@ def start_embedded_aws(*, port: int = 0, region: str | None = None) -> EmbeddedA
 
         # werkzeug logs every request to stderr unless told otherwise; that is noise here.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
+        # moto's CloudFormation warns for each resource type it has no model for; the deploy
+        # helper's bridge builds those (chatlib.deploy.moto_bridge), so the warning is noise.
+        logging.getLogger("moto").addFilter(_quiet_about_bridged_types)
+        warnings.filterwarnings("ignore", message="Tried to parse .* not supported by moto")
+        warnings.filterwarnings("ignore", message="Unable to delete .* as it was never created")
         server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
         host, bound_port = server.get_host_and_port()

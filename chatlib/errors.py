@@ -4,6 +4,7 @@
     ├── BadRequest                400: the client sent something we cannot use
     │   ├── InvalidIdentifier     400: a room or user id is missing, too long or has bad characters
     │   └── MessageTooLarge       413: the outbound frame would exceed API Gateway's 128 KB limit
+    ├── InvalidToken              401: a JWT is missing, malformed, forged, expired or not for us
     ├── NotConnected              403: the caller has no (live) row in the connection table
     ├── ConnectionGone            410: ``@connections`` says the connection no longer exists
     └── ConfigurationError        500: the function's environment is incomplete
@@ -20,6 +21,7 @@ __all__ = [
     "ConfigurationError",
     "ConnectionGone",
     "InvalidIdentifier",
+    "InvalidToken",
     "MessageTooLarge",
     "NotConnected",
 ]
@@ -43,6 +45,11 @@ class BadRequest(ChatlibError):
 
 class InvalidIdentifier(BadRequest):
     code = "InvalidIdentifier"
+
+
+class InvalidToken(ChatlibError):
+    code = "InvalidToken"
+    status = 401
 
 
 class MessageTooLarge(BadRequest):

@@ -102,7 +102,7 @@ class LambdaRuntime:
         self.region = region
         self.max_instances = max_instances_per_function
         self.logs = FunctionLogs()
-        self._pools: dict[tuple[str, str], _Pool] = {}
+        self._pools: dict[tuple[str, str, str], _Pool] = {}
         self.cold_starts = 0
         self.in_flight = 0
 
@@ -119,8 +119,7 @@ class LambdaRuntime:
     async def _invoke(
         self, function: FunctionConfig, event: dict[str, Any], extra_environment: dict[str, str]
     ) -> Invocation:
-        key = (function.arn, json.dumps(extra_environment, sort_keys=True))
-        pool = self._pools.setdefault(key, _Pool())
+        pool = self._pool(function, extra_environment)
         instance = await self._acquire(pool, function, extra_environment)
         request_id = str(uuid.uuid4())
         started = time.perf_counter()
@@ -165,8 +164,7 @@ class LambdaRuntime:
 
     async def prewarm(self, function: FunctionConfig, extra_environment: dict[str, str]) -> None:
         """Start one instance ahead of the first invocation, so that it is not a cold start."""
-        key = (function.arn, json.dumps(extra_environment, sort_keys=True))
-        pool = self._pools.setdefault(key, _Pool())
+        pool = self._pool(function, extra_environment)
         async with pool.available:
             if pool.idle or pool.size:
                 return
@@ -181,6 +179,20 @@ class LambdaRuntime:
             async with pool.available:
                 pool.prewarming -= 1
             await self._release(pool, instance)
+
+    def _pool(self, function: FunctionConfig, extra_environment: dict[str, str]) -> _Pool:
+        """The instances of this exact configuration. A function whose configuration changed
+        (a redeploy: new handler, environment, timeout) gets new instances, as on Lambda;
+        the idle instances of its old configuration are retired."""
+        key = (function.arn, repr(function), json.dumps(extra_environment, sort_keys=True))
+        if key not in self._pools:
+            for old_key, old_pool in self._pools.items():
+                if old_key[0] == function.arn:
+                    for instance in old_pool.idle:
+                        instance.kill()
+                    old_pool.idle.clear()
+            self._pools[key] = _Pool()
+        return self._pools[key]
 
     async def close(self) -> None:
         for pool in self._pools.values():

@@ -323,6 +323,9 @@ class LocalGateway:
     async def _on_message(
         self, state: _ApiState, live: LiveConnection, message: str | bytes
     ) -> None:
+        if state.loaded_at == 0.0:  # refresh() after a redeploy: open connections follow it
+            with contextlib.suppress(Exception):  # the API is gone: keep serving what was
+                state = await self._api_state(live.api_id, live.stage)
         deployment = state.deployment
         if isinstance(message, bytes):
             body, is_base64 = base64.b64encode(message).decode("ascii"), True
@@ -384,7 +387,7 @@ class LocalGateway:
 
     # -- helpers ---------------------------------------------------------------------------
     def forget_deployments(self) -> None:
-        """Read every API afresh at its next handshake (after a redeploy, say)."""
+        """Read every API afresh at its next handshake or message (after a redeploy, say)."""
         for state in self._apis.values():
             state.loaded_at = 0.0
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import re
 import threading
 import time
 from collections.abc import Coroutine
@@ -25,6 +26,10 @@ from chatlib.gateway.server import GatewayOptions, LocalGateway
 __all__ = ["LocalStack", "running_local_stack", "start_local_stack"]
 
 T = TypeVar("T")
+_AWS_URL = re.compile(
+    r"(?:wss|https)://(?P<api>[a-z0-9]+)\.execute-api\.[a-z0-9-]+\.amazonaws\.com"
+    r"/(?P<stage>[A-Za-z0-9_-]+)(?P<callback>/@connections)?/?"
+)
 _lock = threading.Lock()
 _running: LocalStack | None = None
 
@@ -59,6 +64,26 @@ class LocalStack:
         """The browser chat page served by the stack, set up for this API."""
         deployment = self.deployment(api_id, stage)
         return self.gateway.chat_page_url(deployment.api_id, deployment.stage)
+
+    def local_url(self, aws_url: str) -> str:
+        """Where a deployed stack's AWS address is served here.
+
+        ``wss://{api}.execute-api.{region}.amazonaws.com/{stage}`` (the ``WebSocketUrl``
+        output) becomes this gateway's ``ws://…/{api}/{stage}``; the ``…/@connections``
+        callback URL becomes the local ``@connections`` endpoint. The deployment is read
+        afresh, so a stack deployed a moment ago is served as it is now.
+        """
+        match = _AWS_URL.fullmatch(aws_url)
+        if match is None:
+            raise ValueError(
+                f"{aws_url!r} is not an API Gateway address "
+                "(wss://{api}.execute-api.{region}.amazonaws.com/{stage}[/@connections])"
+            )
+        self.refresh()
+        api_id, stage, callback = match.group("api", "stage", "callback")
+        if callback:
+            return self.gateway.connections_url(api_id, stage)
+        return self.gateway.websocket_url(api_id, stage)
 
     def refresh(self) -> None:
         """Serve a redeployed API from the very next handshake (otherwise within a second)."""

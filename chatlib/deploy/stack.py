@@ -1,0 +1,400 @@
+"""Deploy a template with boto3: package, upload, change set, execute, events, outputs.
+
+    plan = plan_deploy("infra_cfn/chat.yaml", stack_name="chat", parameters={"Step": "rooms"})
+    print(plan.render())          # what will change, before anything does
+    result = plan.execute()       # streams stack events; returns the outputs
+    teardown_stack("chat")        # delete the stack, empty and remove the bucket
+
+:func:`deploy_stack` does the first two in one call. The same calls work against AWS (real
+credentials, no endpoint override) and against moto; on moto, :mod:`chatlib.deploy.
+moto_bridge` finishes what moto's CloudFormation skips, and the update's change list is
+computed from the templates, since moto's change sets list none for updates.
+
+Failures raise :class:`DeployFailed` with the failing resources' reasons and the state the
+stack was left in, not a bare waiter error; "no changes" is a result, not an error.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import boto3
+from botocore.exceptions import ClientError, WaiterError
+from botocore.parsers import ResponseParserError
+
+from chatlib.deploy import moto_bridge
+from chatlib.deploy.artifacts import (
+    default_bucket_name,
+    delete_bucket,
+    ensure_bucket,
+    upload_package,
+)
+from chatlib.deploy.changes import (
+    ResourceChange,
+    compare_templates,
+    from_change_set,
+    render_changes,
+)
+from chatlib.deploy.package import CodePackage, build_package
+from chatlib.deploy.template import Resolver, load_template, template_body
+from chatlib.errors import ChatlibError
+
+__all__ = [
+    "DeployFailed",
+    "DeployPlan",
+    "DeployResult",
+    "deploy_stack",
+    "plan_deploy",
+    "stack_outputs",
+    "teardown_stack",
+]
+
+Progress = Callable[[str], None]
+TemplateSource = str | Path | Mapping[str, Any]
+
+_NO_CHANGE_REASONS = ("didn't contain changes", "No updates are to be performed")
+_BUSY = ("_IN_PROGRESS",)
+_DONE = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
+
+
+class DeployFailed(ChatlibError):
+    """The stack did not reach CREATE_COMPLETE / UPDATE_COMPLETE; the message says why."""
+
+    code = "DeployFailed"
+
+    def __init__(self, message: str, *, status: str = "", reasons: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reasons = reasons
+
+
+@dataclass
+class DeployResult:
+    stack_name: str
+    status: str
+    outputs: dict[str, Any]
+    changes: list[ResourceChange] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.changes)
+
+
+@dataclass
+class DeployPlan:
+    """A change set created and described, waiting for :meth:`execute`."""
+
+    stack_name: str
+    change_set_id: str | None
+    change_set_type: str
+    changes: list[ResourceChange]
+    template: dict[str, Any]
+    parameters: dict[str, str]
+    package: CodePackage | None
+    emulated: bool
+    changes_computed_locally: bool = False
+
+    def render(self) -> str:
+        verb = "create" if self.change_set_type == "CREATE" else "update"
+        source = (
+            " (computed from the templates: moto's change sets list none for updates)"
+            if self.changes_computed_locally
+            else ""
+        )
+        return f"Change set to {verb} stack {self.stack_name}{source}:\n" + render_changes(
+            self.changes
+        )
+
+    def execute(
+        self, *, progress: Progress = print, poll_seconds: float | None = None
+    ) -> DeployResult:
+        cloudformation = boto3.client("cloudformation")
+        if self.change_set_id is None:
+            progress(f"No changes: stack {self.stack_name} already matches the template.")
+            outputs = (
+                moto_bridge.outputs(self.stack_name, self.template, self.parameters)
+                if self.emulated
+                else stack_outputs(self.stack_name)
+            )
+            return DeployResult(self.stack_name, _status(self.stack_name) or "?", outputs)
+        started = time.time()
+        seen = _event_ids(cloudformation, self.stack_name)
+        try:
+            cloudformation.execute_change_set(ChangeSetName=self.change_set_id)
+        except (ClientError, ResponseParserError) as error:  # an emulator that crashed, say
+            status = _status(self.stack_name) or "not created"
+            raise DeployFailed(
+                f"CloudFormation could not run the change set for {self.stack_name} "
+                f"(stack: {status}): {_first_line(error)}",
+                status=status,
+                reasons=(_first_line(error),),
+            ) from None
+        status = _follow_events(
+            cloudformation,
+            self.stack_name,
+            seen,
+            total=len(self.changes),
+            progress=progress,
+            poll_seconds=poll_seconds or (0.2 if self.emulated else 5.0),
+        )
+        if status not in _DONE:
+            raise _failure(cloudformation, self.stack_name, status, since=started)
+        if self.emulated:
+            progress(
+                "  moto's CloudFormation reports stack events only, and skips some types; "
+                "the bridge finishes the job:"
+            )
+        outputs = _outputs(self, progress)
+        progress(f"Stack {self.stack_name}: {status}.")
+        return DeployResult(self.stack_name, status, outputs, list(self.changes))
+
+
+def plan_deploy(
+    template: TemplateSource,
+    *,
+    stack_name: str,
+    parameters: Mapping[str, str] | None = None,
+    bucket: str | None = None,
+    progress: Progress = print,
+) -> DeployPlan:
+    """Package and upload the code, then create and describe a change set (not executed)."""
+    cloudformation = boto3.client("cloudformation")
+    emulated = moto_bridge.is_emulated(cloudformation)
+    document = load_template(template)
+    values = dict(parameters or {})
+    package = None
+    if {"CodeBucket", "CodeKey"} <= set(document.get("Parameters", {})):
+        package = build_package()
+        bucket = bucket or default_bucket_name(stack_name)
+        if ensure_bucket(bucket):
+            progress(f"Created bucket {bucket}.")
+        uploaded = upload_package(bucket, package)
+        progress(
+            f"{'Uploaded' if uploaded else 'Already uploaded'} s3://{bucket}/{package.key} "
+            f"({package.size / 1024:.0f} KiB, {len(package.files)} files)."
+        )
+        values.update(CodeBucket=bucket, CodeKey=package.key)
+    Resolver(document, values)  # unknown or invalid parameters fail here, before AWS is asked
+
+    change_set_type = _prepare_stack(cloudformation, stack_name, progress)
+    created = cloudformation.create_change_set(
+        StackName=stack_name,
+        ChangeSetName=f"chatlib-{uuid.uuid4().hex[:12]}",
+        ChangeSetType=change_set_type,
+        TemplateBody=template_body(template),
+        Parameters=[{"ParameterKey": k, "ParameterValue": str(v)} for k, v in values.items()],
+        Capabilities=["CAPABILITY_IAM"],
+    )
+    plan = DeployPlan(
+        stack_name, created["Id"], change_set_type, [], document, values, package, emulated
+    )
+    try:
+        cloudformation.get_waiter("change_set_create_complete").wait(
+            ChangeSetName=created["Id"], WaiterConfig={"Delay": 2, "MaxAttempts": 150}
+        )
+    except WaiterError:
+        description = cloudformation.describe_change_set(ChangeSetName=created["Id"])
+        reason = description.get("StatusReason", "")
+        if any(text in reason for text in _NO_CHANGE_REASONS):
+            cloudformation.delete_change_set(ChangeSetName=created["Id"])
+            plan.change_set_id = None
+            return plan
+        raise DeployFailed(
+            f"The change set for {stack_name} failed: {reason or description['Status']}",
+            status=description["Status"],
+            reasons=(reason,),
+        ) from None
+    plan.changes = _described_changes(cloudformation, created["Id"])
+    if emulated and change_set_type == "UPDATE":
+        plan.changes = _changes_from_templates(cloudformation, stack_name, document, values)
+        plan.changes_computed_locally = True
+    if not plan.changes:
+        cloudformation.delete_change_set(ChangeSetName=created["Id"])
+        plan.change_set_id = None
+    return plan
+
+
+def deploy_stack(
+    template: TemplateSource,
+    *,
+    stack_name: str,
+    parameters: Mapping[str, str] | None = None,
+    bucket: str | None = None,
+    progress: Progress = print,
+) -> DeployResult:
+    """Plan and execute in one call; prints the change set, then the events as they come."""
+    plan = plan_deploy(
+        template, stack_name=stack_name, parameters=parameters, bucket=bucket, progress=progress
+    )
+    if plan.changes:
+        progress(plan.render())
+    return plan.execute(progress=progress)
+
+
+def stack_outputs(stack_name: str) -> dict[str, str]:
+    """The outputs of a deployed stack, as CloudFormation reports them."""
+    stack = boto3.client("cloudformation").describe_stacks(StackName=stack_name)["Stacks"][0]
+    return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
+
+
+def teardown_stack(
+    stack_name: str, *, bucket: str | None = None, progress: Progress = print
+) -> None:
+    """Delete the stack (waiting until it is gone), then empty and delete its bucket."""
+    cloudformation = boto3.client("cloudformation")
+    if _status(stack_name) is not None:
+        cloudformation.delete_stack(StackName=stack_name)
+        emulated = moto_bridge.is_emulated(cloudformation)
+        if emulated:
+            moto_bridge.remove(stack_name, progress)
+        try:
+            cloudformation.get_waiter("stack_delete_complete").wait(
+                StackName=stack_name,
+                WaiterConfig={"Delay": 1 if emulated else 5, "MaxAttempts": 720},
+            )
+        except WaiterError:
+            raise _failure(
+                cloudformation, stack_name, _status(stack_name) or "?", since=0
+            ) from None
+        progress(f"Stack {stack_name}: DELETE_COMPLETE.")
+    else:
+        progress(f"Stack {stack_name} does not exist.")
+    bucket = bucket or default_bucket_name(stack_name)
+    removed = delete_bucket(bucket)
+    progress(f"Bucket {bucket}: {removed} object(s) removed, bucket deleted.")
+
+
+# ---------------------------------------------------------------------- internals
+def _status(stack_name: str) -> str | None:
+    cloudformation = boto3.client("cloudformation")
+    try:
+        stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+    except cloudformation.exceptions.ClientError as error:
+        if "does not exist" in str(error):
+            return None
+        raise
+    return stack["StackStatus"]
+
+
+def _prepare_stack(cloudformation: Any, stack_name: str, progress: Progress) -> str:
+    """CREATE or UPDATE; a stack left in ROLLBACK_COMPLETE is deleted first, as AWS requires."""
+    status = _status(stack_name)
+    if status in {None, "REVIEW_IN_PROGRESS", "DELETE_COMPLETE"}:
+        return "CREATE"
+    if status == "ROLLBACK_COMPLETE":
+        progress(f"Stack {stack_name} is ROLLBACK_COMPLETE (a failed create): deleting it first.")
+        cloudformation.delete_stack(StackName=stack_name)
+        cloudformation.get_waiter("stack_delete_complete").wait(StackName=stack_name)
+        return "CREATE"
+    if status.endswith(_BUSY):
+        raise DeployFailed(
+            f"Stack {stack_name} is {status}: wait until it finishes, then deploy again.",
+            status=status,
+        )
+    return "UPDATE"
+
+
+def _described_changes(cloudformation: Any, change_set_id: str) -> list[ResourceChange]:
+    changes: list[dict[str, Any]] = []
+    token: str | None = None
+    while True:
+        page = cloudformation.describe_change_set(
+            ChangeSetName=change_set_id, **({"NextToken": token} if token else {})
+        )
+        changes.extend(page.get("Changes", []))
+        token = page.get("NextToken")
+        if not token:
+            return from_change_set(changes)
+
+
+def _changes_from_templates(
+    cloudformation: Any, stack_name: str, document: Mapping[str, Any], values: Mapping[str, str]
+) -> list[ResourceChange]:
+    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+    before_values = {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])}
+    before = load_template(cloudformation.get_template(StackName=stack_name)["TemplateBody"])
+    before_values = {k: v for k, v in before_values.items() if k in before.get("Parameters", {})}
+    return compare_templates(
+        Resolver(before, before_values).resources(), Resolver(document, values).resources()
+    )
+
+
+def _event_ids(cloudformation: Any, stack_name: str) -> set[str]:
+    try:
+        events = cloudformation.describe_stack_events(StackName=stack_name)["StackEvents"]
+    except cloudformation.exceptions.ClientError:
+        return set()
+    return {event["EventId"] for event in events}
+
+
+def _follow_events(
+    cloudformation: Any,
+    stack_name: str,
+    seen: set[str],
+    *,
+    total: int,
+    progress: Progress,
+    poll_seconds: float,
+) -> str:
+    """Print new stack events, oldest first, until the stack is no longer in progress."""
+    finished: set[str] = set()
+    while True:
+        status = _status(stack_name) or "DELETE_COMPLETE"
+        events = cloudformation.describe_stack_events(StackName=stack_name)["StackEvents"]
+        for event in reversed(events):
+            if event["EventId"] in seen:
+                continue
+            seen.add(event["EventId"])
+            logical_id = event.get("LogicalResourceId", "")
+            if logical_id != stack_name and event["ResourceStatus"].endswith("_COMPLETE"):
+                finished.add(logical_id)
+            reason = event.get("ResourceStatusReason")
+            counter = "       " if logical_id == stack_name else f"[{len(finished):>2}/{total}]"
+            progress(
+                f"  {counter} {event['ResourceStatus']:<20} "
+                f"{event.get('ResourceType', ''):<34} {logical_id}"
+                + (f"  ({reason})" if reason and "FAILED" in event["ResourceStatus"] else "")
+            )
+        if not status.endswith(_BUSY):
+            return status
+        time.sleep(poll_seconds)
+
+
+def _first_line(error: Exception) -> str:
+    return str(error).strip().splitlines()[0]
+
+
+def _failure(cloudformation: Any, stack_name: str, status: str, *, since: float) -> DeployFailed:
+    events = cloudformation.describe_stack_events(StackName=stack_name)["StackEvents"]
+    return failure_from_events(stack_name, status, events, since=since)
+
+
+def failure_from_events(
+    stack_name: str, status: str, events: list[dict[str, Any]], *, since: float = 0
+) -> DeployFailed:
+    """The error for a stack that ended in ``status``: each failed resource and its reason,
+    oldest first (the first one is usually the cause; the rest are its consequences)."""
+    reasons = tuple(
+        f"{event.get('LogicalResourceId')} ({event.get('ResourceType')}): "
+        f"{event.get('ResourceStatusReason', 'no reason given')}"
+        for event in reversed(events)
+        if event["ResourceStatus"].endswith("_FAILED")
+        and event["Timestamp"].timestamp() >= since - 1
+    )
+    detail = "\n  ".join(reasons) if reasons else "CloudFormation gave no resource reason."
+    return DeployFailed(
+        f"Stack {stack_name} ended in {status}.\n  {detail}", status=status, reasons=reasons
+    )
+
+
+def _outputs(plan: DeployPlan, progress: Progress = print) -> dict[str, Any]:
+    if plan.emulated:
+        return moto_bridge.reconcile(
+            plan.stack_name, plan.template, plan.parameters, progress
+        ).outputs
+    return stack_outputs(plan.stack_name)

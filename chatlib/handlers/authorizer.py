@@ -1,0 +1,133 @@
+"""The Lambda REQUEST authorizer on ``$connect``: only a verified user, only an allowed room.
+
+parse (token, room) -> decide (verify the JWT, check the room against its ``rooms`` claim)
+-> respond (an IAM policy for this connection's ``methodArn``, or ``Unauthorized``).
+
+The token comes from the ``token`` query parameter or, for browsers, which cannot set other
+headers on a WebSocket, from ``Sec-WebSocket-Protocol`` (``new WebSocket(url, [token])``).
+API Gateway turns the answers into handshake statuses:
+
+* raise ``Exception("Unauthorized")`` -> 401: no token, or one that does not verify;
+* a Deny policy -> 403: a genuine token that does not allow the requested room;
+* an Allow policy -> ``$connect`` runs, with ``context`` (user id, room, rooms) in
+  ``requestContext.authorizer`` of this and every later event of the connection.
+
+The reason for a refusal goes to the log, never to the client, and the token is never logged.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from chatlib.errors import ChatlibError, InvalidIdentifier, InvalidToken
+from chatlib.invocation_log import log_invocation
+from chatlib.token_secret import token_secret_from_environment
+from chatlib.tokens import TokenClaims, verify_token
+from chatlib.validation import validate_room_id
+
+__all__ = ["Decision", "decide", "handler", "token_from_request"]
+
+log = logging.getLogger("chatlib.handlers")
+_JWT_SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
+
+
+@dataclass(frozen=True)
+class Decision:
+    allow: bool
+    reason: str
+    claims: TokenClaims | None = None
+    room_id: str = ""
+    subprotocol: str | None = None
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        decision = decide(event, token_from_request, token_secret_from_environment())
+    except ChatlibError as error:  # configuration: fail closed, like any other refusal
+        decision = Decision(False, f"{error.code}: {error.message}")
+        _log(event, context, decision, started, status=500)
+        raise Exception("Unauthorized") from None  # noqa: TRY002 - the string API Gateway reads
+    if decision.claims is None:
+        _log(event, context, decision, started, status=401)
+        raise Exception("Unauthorized")  # noqa: TRY002
+    _log(event, context, decision, started, status=200 if decision.allow else 403)
+    return policy(decision, event["methodArn"])
+
+
+def token_from_request(event: Mapping[str, Any]) -> tuple[str, str | None]:
+    """The token, and the subprotocol entry that carried it (to echo), if any."""
+    query = event.get("queryStringParameters") or {}
+    if query.get("token"):
+        return query["token"], None
+    headers = {key.lower(): value for key, value in (event.get("headers") or {}).items()}
+    for offered in (headers.get("sec-websocket-protocol") or "").split(","):
+        candidate = offered.strip()
+        if _JWT_SHAPE.match(candidate):
+            return candidate, candidate
+    return "", None
+
+
+def decide(event: Mapping[str, Any], find_token: Any, secret: str) -> Decision:
+    token, subprotocol = find_token(event)
+    try:
+        claims = verify_token(token, secret)
+    except InvalidToken as error:
+        return Decision(False, error.message)
+    query = event.get("queryStringParameters") or {}
+    try:
+        room_id = validate_room_id(query.get("roomId"))
+    except InvalidIdentifier as error:
+        return Decision(False, error.message, claims)
+    if not claims.may_join(room_id):
+        return Decision(False, f"room {room_id!r} is not in the token's rooms", claims, room_id)
+    return Decision(True, "allowed", claims, room_id, subprotocol)
+
+
+def policy(decision: Decision, method_arn: str) -> dict[str, Any]:
+    """The authorizer's answer: a policy on this connection's ``$connect`` only."""
+    claims = decision.claims
+    assert claims is not None
+    response: dict[str, Any] = {
+        "principalId": claims.user_id,
+        "policyDocument": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Action": "execute-api:Invoke",
+                    "Effect": "Allow" if decision.allow else "Deny",
+                    "Resource": method_arn,
+                }
+            ],
+        },
+    }
+    if decision.allow:
+        response["context"] = {
+            "userId": claims.user_id,
+            "roomId": decision.room_id,
+            "rooms": ",".join(claims.rooms),
+            "tokenId": claims.token_id,
+            "subprotocol": decision.subprotocol or "",
+        }
+    return response
+
+
+def _log(
+    event: Mapping[str, Any], context: Any, decision: Decision, started: float, *, status: int
+) -> None:
+    request = event.get("requestContext") or {}
+    log_invocation(
+        route="$connect authorizer",
+        outcome="allow" if decision.allow else "deny",
+        status=status,
+        reason=decision.reason,
+        userId=decision.claims.user_id if decision.claims else None,
+        connectionId=request.get("connectionId"),
+        requestId=getattr(context, "aws_request_id", None),
+        durationMs=round((time.perf_counter() - started) * 1000, 2),
+    )

@@ -1,0 +1,41 @@
+"""``$connect`` behind the authorizer: user and room from the verified token, nothing else.
+
+The authorizer has checked the JWT and that the requested room is in its ``rooms`` claim, and
+put the result in ``requestContext.authorizer``. This handler stores exactly that. A
+``userId`` or ``roomId`` in the query string is ignored: the query is unverified input (source
+article 001 verifies a token and then trusts the query anyway). Without an authorizer context
+it refuses (fail closed): this handler must never run on an unprotected route.
+
+A browser sends the token as a subprotocol; the handshake must echo it back, or the browser
+drops the connection.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chatlib.apigw_event import WebSocketEvent
+from chatlib.errors import ConfigurationError
+from chatlib.handlers.invocation import Outcome, Services, run
+from chatlib.store import Connection
+from chatlib.validation import validate_room_id, validate_user_id
+
+
+def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
+    response = run("$connect", event, context, connect_verified)
+    subprotocol = WebSocketEvent(event).authorizer.get("subprotocol")
+    if response["statusCode"] == 200 and subprotocol:
+        response["headers"] = {"Sec-WebSocket-Protocol": subprotocol}
+    return response
+
+
+def connect_verified(event: WebSocketEvent, services: Services) -> Outcome:
+    verified = event.authorizer
+    if not verified.get("userId") or not verified.get("roomId"):
+        raise ConfigurationError(
+            "no authorizer context: this $connect must sit behind the token authorizer"
+        )
+    room_id = validate_room_id(verified["roomId"])
+    user_id = validate_user_id(verified["userId"])
+    services.store.put(Connection.opened(event.connection_id, room_id, user_id, event.connected_at))
+    return Outcome(200, "Connected.")

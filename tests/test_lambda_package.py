@@ -1,0 +1,160 @@
+"""The Lambda zip: reproducible, small, and enough on its own next to boto3.
+
+The clean-environment test builds what Lambda's Python runtime offers: a virtual environment
+with no site packages but boto3 and what boto3 itself needs, and the zip extracted as the
+function's code directory. Every handler a template names must import there.
+"""
+
+from __future__ import annotations
+
+import importlib.metadata
+import io
+import re
+import subprocess
+import sys
+import venv
+import zipfile
+from pathlib import Path
+
+import pytest
+
+from chatlib.deploy.package import LAPTOP_ONLY, build_package
+from chatlib.deploy.template import Resolver, load_template
+
+INFRA = Path(__file__).resolve().parents[1] / "infra_cfn"
+
+
+def template_handlers() -> set[str]:
+    handlers = set()
+    for path in sorted(INFRA.glob("*.yaml")):
+        template = load_template(path)
+        steps = template["Parameters"].get("Step", {}).get("AllowedValues", [None])
+        for step in steps:
+            parameters = {"CodeBucket": "b", "CodeKey": "k", **({"Step": step} if step else {})}
+            for resource in Resolver(template, parameters).resources().values():
+                if resource["Type"] == "AWS::Lambda::Function":
+                    handlers.add(resource["Properties"]["Handler"])
+    return handlers
+
+
+def distribution_closure(name: str) -> set[str]:
+    """``name`` and every distribution it requires (without extras), transitively."""
+    seen: set[str] = set()
+    pending = [name]
+    while pending:
+        current = pending.pop()
+        if current.lower() in seen:
+            continue
+        seen.add(current.lower())
+        for requirement in importlib.metadata.requires(current) or []:
+            if "extra ==" in requirement:
+                continue
+            pending.append(re.split(r"[ ;<>=!~\[(]", requirement, maxsplit=1)[0])
+    return seen
+
+
+def top_level_paths(distribution: str) -> set[Path]:
+    dist = importlib.metadata.distribution(distribution)
+    paths = set()
+    for file in dist.files or []:
+        first = file.parts[0]
+        if first.endswith((".dist-info", ".egg-info")) or first == "..":
+            continue
+        top = Path(dist.locate_file(first))
+        if top.suffix in {".py", ""} or top.is_dir():
+            paths.add(top)
+    return paths
+
+
+@pytest.fixture(scope="module")
+def lambda_like_python(tmp_path_factory) -> Path:
+    """A Python with only boto3 (and its own dependencies) importable, like Lambda's."""
+    root = tmp_path_factory.mktemp("lambda-runtime")
+    venv.EnvBuilder(with_pip=False, system_site_packages=False).create(root / "venv")
+    packages = root / "boto3-only"
+    packages.mkdir()
+    for distribution in distribution_closure("boto3"):
+        for path in top_level_paths(distribution):
+            (packages / path.name).symlink_to(path)
+    site = next((root / "venv" / "lib").glob("python3*/site-packages"))
+    (site / "boto3-only.pth").write_text(str(packages) + "\n")
+    return root / "venv" / "bin" / "python"
+
+
+def test_the_package_is_reproducible_and_small():
+    first, second = build_package(), build_package()
+    assert first.data == second.data and first.sha256 == second.sha256
+    assert first.key == f"chatlib/lambda-{first.sha256[:16]}.zip"
+    assert first.size < 200 * 1024
+    with zipfile.ZipFile(io.BytesIO(first.data)) as archive:
+        infos = archive.infolist()
+    assert [info.filename for info in infos] == sorted(info.filename for info in infos)
+    assert {info.date_time for info in infos} == {(1980, 1, 1, 0, 0, 0)}
+    assert not any("__pycache__" in info.filename for info in infos)
+
+
+def test_the_package_holds_the_handlers_and_pyjwt_but_no_laptop_only_code():
+    files = set(build_package().files)
+    assert "chatlib/handlers/connect.py" in files
+    assert "jwt/api_jwt.py" in files
+    for name in LAPTOP_ONLY:
+        assert not any(f.startswith(f"chatlib/{name}") for f in files), name
+
+
+def test_every_template_handler_imports_from_the_zip_with_only_boto3(lambda_like_python, tmp_path):
+    code = tmp_path / "task"  # Lambda unpacks the zip into /var/task
+    with zipfile.ZipFile(io.BytesIO(build_package().data)) as archive:
+        archive.extractall(code)
+    handlers = sorted(template_handlers())
+    assert len(handlers) >= 5
+    script = (
+        "import importlib, json, sys\n"
+        "missing = []\n"
+        "for name in ('moto', 'yaml', 'websockets', 'websocket', 'h11', 'chatlib.gateway'):\n"
+        "    try:\n"
+        "        importlib.import_module(name)\n"
+        "    except ImportError:\n"
+        "        missing.append(name)\n"
+        f"for handler in {handlers!r}:\n"
+        "    module, _, function = handler.rpartition('.')\n"
+        "    assert callable(getattr(importlib.import_module(module), function)), handler\n"
+        "import boto3, jwt, chatlib\n"
+        "found = {'chatlib': chatlib.__file__, 'jwt': jwt.__file__}\n"
+        "print(json.dumps({'missing': missing, **found}))\n"
+    )
+    result = subprocess.run(
+        [
+            str(lambda_like_python),
+            "-I",
+            "-c",
+            f"import sys; sys.path.insert(0, {str(code)!r})\n" + script,
+        ],
+        capture_output=True,
+        text=True,
+        cwd=code,
+    )
+    assert result.returncode == 0, result.stderr
+    report = __import__("json").loads(result.stdout)
+    assert report["missing"] == [
+        "moto",
+        "yaml",
+        "websockets",
+        "websocket",
+        "h11",
+        "chatlib.gateway",
+    ]
+    assert report["chatlib"].startswith(str(code)) and report["jwt"].startswith(str(code))
+
+
+def test_the_clean_environment_really_lacks_the_workbook(lambda_like_python):
+    result = subprocess.run(
+        [str(lambda_like_python), "-I", "-c", "import chatlib"], capture_output=True, text=True
+    )
+    assert result.returncode != 0 and "No module named 'chatlib'" in result.stderr
+    paths = subprocess.run(
+        [str(lambda_like_python), "-I", "-c", "import sys; print('\\n'.join(sys.path))"],
+        capture_output=True,
+        text=True,
+    ).stdout.split()
+    workbook_site = next(p for p in sys.path if p.endswith("site-packages"))
+    assert workbook_site not in paths

@@ -1,0 +1,255 @@
+"""The templates in infra_cfn/: lint-clean, least privilege, and only the intended differences.
+
+Everything here reads the templates without deploying them (the deploys are in
+test_deploy.py): cfn-lint, then the resolved resources of every teaching step.
+"""
+
+from __future__ import annotations
+
+import importlib
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from chatlib.deploy.changes import ResourceChange, compare_templates, render_changes
+from chatlib.deploy.template import Resolver, TemplateError, load_template
+
+INFRA = Path(__file__).resolve().parents[1] / "infra_cfn"
+TEMPLATES = sorted(INFRA.glob("*.yaml"))
+CHAT = INFRA / "chat.yaml"
+STEPS = ["broadcast", "rooms"]
+CODE = {"CodeBucket": "bucket", "CodeKey": "chatlib/lambda-0.zip"}
+CFN_LINT = str(Path(sys.executable).with_name("cfn-lint"))
+PSEUDO = {"AWS::Region": "eu-west-1", "AWS::AccountId": "111122223333", "AWS::StackName": "chat"}
+
+# What each function may do, and nothing more: the DynamoDB actions its handler calls, posting
+# to @connections where it answers someone, and writing its own logs.
+ALLOWED = {
+    "ConnectFunction": {"dynamodb:PutItem"},
+    "DisconnectFunction": {"dynamodb:DeleteItem"},
+    "DefaultFunction": {"dynamodb:GetItem", "execute-api:ManageConnections"},
+    "SendMessageFunction": {
+        "dynamodb:GetItem",
+        "dynamodb:DeleteItem",
+        "execute-api:ManageConnections",
+    },
+}
+LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
+FINDS_RECIPIENTS = {"broadcast": "dynamodb:Scan", "rooms": "dynamodb:Query"}
+
+
+def resources(step: str) -> dict:
+    template = load_template(CHAT)
+    return Resolver(template, {**CODE, "Step": step}, pseudo=PSEUDO).resources()
+
+
+def statements(role: dict) -> list[dict]:
+    return [
+        statement
+        for policy in role["Properties"].get("Policies", [])
+        for statement in policy["PolicyDocument"]["Statement"]
+    ]
+
+
+def as_list(value) -> list:
+    return value if isinstance(value, list) else [value]
+
+
+@pytest.mark.parametrize("template", TEMPLATES, ids=lambda path: path.name)
+def test_cfn_lint_reports_nothing(template):
+    result = subprocess.run([CFN_LINT, str(template)], capture_output=True, text=True)
+    assert (result.returncode, result.stdout, result.stderr) == (0, "", "")
+
+
+def test_cfn_lint_would_catch_a_broken_template(tmp_path):
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(CHAT.read_text().replace("Runtime: python3.12", "Runtime: python2.1", 1))
+    result = subprocess.run([CFN_LINT, str(broken)], capture_output=True, text=True)
+    assert result.returncode != 0 and "python2.1" in result.stdout
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_every_function_has_its_own_role_with_only_what_its_handler_uses(step):
+    declared = resources(step)
+    functions = {k: v for k, v in declared.items() if v["Type"] == "AWS::Lambda::Function"}
+    assert set(functions) == set(ALLOWED)
+    roles = [function["Properties"]["Role"] for function in functions.values()]
+    assert len(set(roles)) == len(roles), "two functions share a role"
+    for logical_id, function in functions.items():
+        role_id = function["Properties"]["Role"].removeprefix("<GetAtt ").split(".")[0]
+        role = declared[role_id]
+        assert "ManagedPolicyArns" not in role["Properties"]
+        granted = set()
+        for statement in statements(role):
+            assert statement["Effect"] == "Allow"
+            for action in as_list(statement["Action"]):
+                assert "*" not in action, f"{logical_id}: wildcard action {action}"
+                granted.add(action)
+            for resource in as_list(statement["Resource"]):
+                assert resource != "*", f"{logical_id}: {statement['Action']} on every resource"
+        expected = ALLOWED[logical_id] | LOGS
+        if logical_id == "SendMessageFunction":
+            expected = expected | {FINDS_RECIPIENTS[step]}
+        assert granted == expected, logical_id
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_resources_are_scoped_to_this_table_this_api_and_this_stage(step):
+    declared = resources(step)
+    for role_id in ("DefaultRole", "SendMessageRole"):
+        manage = [
+            s
+            for s in statements(declared[role_id])
+            if s["Action"] == "execute-api:ManageConnections"
+        ]
+        assert [s["Resource"] for s in manage] == [
+            "arn:aws:execute-api:eu-west-1:111122223333:<Ref ChatApi>/dev/POST/@connections/*"
+        ]
+    for statement in statements(declared["SendMessageRole"]):
+        if str(statement["Action"]).startswith("dynamodb:"):
+            assert statement["Resource"].startswith("<GetAtt ConnectionsTable.Arn>")
+    query = [s for s in statements(declared["SendMessageRole"]) if s["Action"] == "dynamodb:Query"]
+    if step == "rooms":
+        assert query[0]["Resource"] == "<GetAtt ConnectionsTable.Arn>/index/roomId-index"
+    for route in ("connect", "disconnect", "default", "sendmessage"):
+        name = {"connect": "Connect", "disconnect": "Disconnect", "default": "Default"}.get(
+            route, "SendMessage"
+        )
+        permission = declared[f"{name}Permission"]["Properties"]
+        assert permission["Principal"] == "apigateway.amazonaws.com"
+        assert permission["SourceArn"].endswith(
+            f":<Ref ChatApi>/*/{'$' * (route in {'connect', 'disconnect', 'default'})}{route}"
+        )
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_functions_run_chatlib_handlers_that_exist_on_python_3_12(step):
+    for logical_id, resource in resources(step).items():
+        if resource["Type"] != "AWS::Lambda::Function":
+            continue
+        properties = resource["Properties"]
+        assert properties["Runtime"] == "python3.12"
+        assert properties["Environment"]["Variables"] == {
+            "CONNECTIONS_TABLE": "<Ref ConnectionsTable>"
+        }
+        module, _, name = properties["Handler"].rpartition(".")
+        assert callable(getattr(importlib.import_module(module), name)), logical_id
+
+
+def test_table_log_groups_alarms_and_api_are_declared_as_aws_expects():
+    declared = resources("rooms")
+    table = declared["ConnectionsTable"]["Properties"]
+    assert table["BillingMode"] == "PAY_PER_REQUEST"
+    assert table["SSESpecification"] == {"SSEEnabled": True}
+    assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
+    assert sorted(i["IndexName"] for i in table["GlobalSecondaryIndexes"]) == [
+        "roomId-index",
+        "userId-index",
+    ]
+    groups = [r for r in declared.values() if r["Type"] == "AWS::Logs::LogGroup"]
+    assert sorted(g["Properties"]["LogGroupName"] for g in groups) == [
+        f"/aws/lambda/chat-{name}" for name in ("connect", "default", "disconnect", "sendmessage")
+    ]
+    assert all(g["Properties"]["RetentionInDays"] == "14" for g in groups)
+    api = declared["ChatApi"]["Properties"]
+    assert (api["ProtocolType"], api["RouteSelectionExpression"]) == (
+        "WEBSOCKET",
+        "$request.body.action",
+    )
+    routes = sorted(
+        r["Properties"]["RouteKey"] for r in declared.values() if r["Type"].endswith("::Route")
+    )
+    assert routes == ["$connect", "$default", "$disconnect", "sendmessage"]
+    metrics = {
+        query["MetricStat"]["Metric"]["MetricName"]
+        for alarm in declared.values()
+        if alarm["Type"] == "AWS::CloudWatch::Alarm"
+        for query in alarm["Properties"].get("Metrics", [])
+        if "MetricStat" in query
+    }
+    assert metrics == {"ReadThrottleEvents", "WriteThrottleEvents"}
+    assert declared["ConnectCountAlarm"]["Properties"]["MetricName"] == "ConnectCount"
+
+
+def test_broadcast_and_rooms_differ_only_in_how_sendmessage_finds_recipients():
+    changes = compare_templates(resources("broadcast"), resources("rooms"))
+    assert changes == [
+        ResourceChange("Modify", "SendMessageRole", "AWS::IAM::Role", ("Policies",)),
+        ResourceChange("Modify", "SendMessageFunction", "AWS::Lambda::Function", ("Handler",)),
+    ]
+    assert render_changes(changes).splitlines()[1].startswith("Modify  SendMessageFunction")
+
+
+def test_outputs_name_the_websocket_and_callback_urls_and_the_table():
+    template = load_template(CHAT)
+    outputs = Resolver(
+        template, CODE, pseudo=PSEUDO, ref=lambda name: {"ChatApi": "a1b2c3"}.get(name, name)
+    ).outputs()
+    assert outputs == {
+        "WebSocketUrl": "wss://a1b2c3.execute-api.eu-west-1.amazonaws.com/dev",
+        "CallbackUrl": "https://a1b2c3.execute-api.eu-west-1.amazonaws.com/dev/@connections",
+        "TableName": "ConnectionsTable",
+        "ApiId": "a1b2c3",
+    }
+
+
+# ---------------------------------------------------------------------- the resolver itself
+MINI = """
+Parameters:
+  Mode: {Type: String, AllowedValues: [a, b], Default: a}
+  Name: {Type: String}
+Conditions:
+  IsA: !Equals [!Ref Mode, a]
+  NotA: !Not [!Condition IsA]
+  Both: !And [!Condition IsA, !Equals [x, x]]
+Resources:
+  Thing:
+    Type: AWS::SNS::Topic
+    Properties:
+      TopicName: !Sub "${Name}-${AWS::Region}-${!Literal}"
+      Extra: !If [NotA, "yes", !Ref AWS::NoValue]
+      Joined: !Join ["-", [!Ref Name, !Select [1, [p, q, r]]]]
+      Arn: !GetAtt Other.Arn
+  OnlyB:
+    Type: AWS::SNS::Topic
+    Condition: NotA
+"""
+
+
+def test_resolver_evaluates_short_forms_conditions_and_no_value():
+    template = load_template(MINI)
+    resolver = Resolver(template, {"Name": "n"}, pseudo={"AWS::Region": "r"})
+    assert resolver.resources() == {
+        "Thing": {
+            "Type": "AWS::SNS::Topic",
+            "Properties": {
+                "TopicName": "n-r-${Literal}",
+                "Joined": "n-q",
+                "Arn": "<GetAtt Other.Arn>",
+            },
+        }
+    }
+    assert resolver.condition("Both") is True
+    other = Resolver(template, {"Name": "n", "Mode": "b"}, pseudo={"AWS::Region": "r"})
+    assert set(other.resources()) == {"Thing", "OnlyB"}
+    assert other.resources()["Thing"]["Properties"]["Extra"] == "yes"
+
+
+@pytest.mark.parametrize(
+    ("parameters", "message"),
+    [
+        ({}, "parameter Name has no default"),
+        ({"Name": "n", "Mode": "c"}, "parameter Mode must be one of a, b, not 'c'"),
+        ({"Name": "n", "Typo": "x"}, "the template has no parameter Typo"),
+    ],
+)
+def test_resolver_refuses_bad_parameters_with_a_clear_message(parameters, message):
+    with pytest.raises(TemplateError, match=message):
+        Resolver(load_template(MINI), parameters)
+
+
+def test_load_template_refuses_text_that_is_not_a_template():
+    with pytest.raises(TemplateError, match="Resources section"):
+        load_template("just: a mapping")
