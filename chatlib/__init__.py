@@ -25,6 +25,7 @@ from chatlib.errors import (
     ConfigurationError,
     ConnectionGone,
     InvalidIdentifier,
+    InvalidToken,
     MessageTooLarge,
     NotConnected,
 )
@@ -51,6 +52,7 @@ __all__ = [
     "FakeLambdaContext",
     "FanOutReport",
     "InvalidIdentifier",
+    "InvalidToken",
     "LocalStack",
     "MessageTooLarge",
     "NotConnected",
@@ -65,6 +67,8 @@ __all__ = [
     "deploy_chat",
     "deploy_stack",
     "fan_out",
+    "issue_token",
+    "mint_token",
     "new_connection_id",
     "plan_deploy",
     "stack_outputs",
@@ -72,6 +76,7 @@ __all__ = [
     "start_local_stack",
     "table_definition",
     "teardown_stack",
+    "verify_token",
 ]
 
 
@@ -80,6 +85,9 @@ _LAZY = {
     "DeployFailed": "chatlib.deploy",
     "build_package": "chatlib.deploy",
     "deploy_stack": "chatlib.deploy",
+    "issue_token": "chatlib.token_secret",
+    "mint_token": "chatlib.tokens",
+    "verify_token": "chatlib.tokens",
     "plan_deploy": "chatlib.deploy",
     "stack_outputs": "chatlib.deploy",
     "teardown_stack": "chatlib.deploy",

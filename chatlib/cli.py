@@ -4,12 +4,16 @@
                         [--aws-port N] [--quiet]
     chatlib-local chat [URL] [--room R] [--user U] [--token T] [--subprotocol P]
     chatlib-local rooms [--interval S]
+    chatlib-local token --user U --room R [--room R2 ...] [--ttl S] (--stack NAME | --secret-id ID)
+                        [--endpoint-url URL | --aws]
 
 ``serve`` starts the embedded AWS and the local gateway, deploys the chat of the chosen
 teaching step, prints the URLs, then one line per connection and message until Ctrl-C.
 ``chat`` is a terminal chat client (:mod:`chatlib.terminal_chat`); without a URL it joins
 the stack ``serve`` is running. ``rooms`` redraws who is in which room, read from that
-stack's connection table, every second.
+stack's connection table, every second. ``token`` prints a JWT for a user and rooms, signed
+with the secret a deployed auth-step stack generated (read from Secrets Manager): from the
+running local stack's embedded AWS, or from AWS itself with ``--aws``.
 """
 
 from __future__ import annotations
@@ -47,6 +51,16 @@ def _parser() -> argparse.ArgumentParser:
     chat.add_argument("--subprotocol", default=None, help="sent as Sec-WebSocket-Protocol")
     rooms = commands.add_parser("rooms", help="a live view of who is in which room")
     rooms.add_argument("--interval", type=float, default=1.0, help="seconds between redraws")
+    token = commands.add_parser("token", help="mint a JWT for a user and the rooms it may join")
+    token.add_argument("--user", required=True)
+    token.add_argument("--room", action="append", required=True, help="repeat for more rooms")
+    token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
+    source = token.add_mutually_exclusive_group(required=True)
+    source.add_argument("--stack", help="a stack deployed with Step=auth")
+    source.add_argument("--secret-id", help="the signing secret's ARN or name")
+    where = token.add_mutually_exclusive_group()
+    where.add_argument("--endpoint-url", help="an AWS emulator (default: the running local stack)")
+    where.add_argument("--aws", action="store_true", help="real AWS, even if a local stack runs")
     return parser
 
 
@@ -154,6 +168,35 @@ def rooms(args: argparse.Namespace) -> int:
     return 0
 
 
+def token(args: argparse.Namespace) -> int:
+    from chatlib.errors import ChatlibError
+    from chatlib.token_secret import issue_token
+
+    endpoint = args.endpoint_url
+    if endpoint is None and not args.aws:
+        with contextlib.suppress(OSError, ValueError, KeyError):
+            endpoint = json.loads(_state_file().read_text())["aws_endpoint_url"]
+    if endpoint:
+        os.environ["AWS_ENDPOINT_URL"] = endpoint
+        for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
+            os.environ.setdefault(name, value)
+        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+    try:
+        print(
+            issue_token(
+                user_id=args.user,
+                rooms=args.room,
+                stack_name=args.stack,
+                secret_id=args.secret_id,
+                ttl_seconds=args.ttl,
+            )
+        )
+    except ChatlibError as error:
+        print(f"chatlib-local token: {error.message}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command == "serve":
@@ -162,4 +205,6 @@ def main(argv: list[str] | None = None) -> int:
         return chat(args)
     if args.command == "rooms":
         return rooms(args)
+    if args.command == "token":
+        return token(args)
     return 2

@@ -19,7 +19,7 @@ from chatlib.deploy.template import Resolver, TemplateError, load_template
 INFRA = Path(__file__).resolve().parents[1] / "infra_cfn"
 TEMPLATES = sorted(INFRA.glob("*.yaml"))
 CHAT = INFRA / "chat.yaml"
-STEPS = ["broadcast", "rooms"]
+STEPS = ["broadcast", "rooms", "auth"]
 CODE = {"CodeBucket": "bucket", "CodeKey": "chatlib/lambda-0.zip"}
 CFN_LINT = str(Path(sys.executable).with_name("cfn-lint"))
 PSEUDO = {"AWS::Region": "eu-west-1", "AWS::AccountId": "111122223333", "AWS::StackName": "chat"}
@@ -29,6 +29,7 @@ PSEUDO = {"AWS::Region": "eu-west-1", "AWS::AccountId": "111122223333", "AWS::St
 ALLOWED = {
     "ConnectFunction": {"dynamodb:PutItem"},
     "DisconnectFunction": {"dynamodb:DeleteItem"},
+    "AuthorizerFunction": {"secretsmanager:GetSecretValue"},
     "DefaultFunction": {"dynamodb:GetItem", "execute-api:ManageConnections"},
     "SendMessageFunction": {
         "dynamodb:GetItem",
@@ -37,7 +38,11 @@ ALLOWED = {
     },
 }
 LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
-FINDS_RECIPIENTS = {"broadcast": "dynamodb:Scan", "rooms": "dynamodb:Query"}
+FINDS_RECIPIENTS = {
+    "broadcast": "dynamodb:Scan",
+    "rooms": "dynamodb:Query",
+    "auth": "dynamodb:Query",
+}
 
 
 def resources(step: str) -> dict:
@@ -74,7 +79,7 @@ def test_cfn_lint_would_catch_a_broken_template(tmp_path):
 def test_every_function_has_its_own_role_with_only_what_its_handler_uses(step):
     declared = resources(step)
     functions = {k: v for k, v in declared.items() if v["Type"] == "AWS::Lambda::Function"}
-    assert set(functions) == set(ALLOWED)
+    assert set(functions) == set(ALLOWED) - ({"AuthorizerFunction"} if step != "auth" else set())
     roles = [function["Properties"]["Role"] for function in functions.values()]
     assert len(set(roles)) == len(roles), "two functions share a role"
     for logical_id, function in functions.items():
@@ -111,7 +116,7 @@ def test_resources_are_scoped_to_this_table_this_api_and_this_stage(step):
         if str(statement["Action"]).startswith("dynamodb:"):
             assert statement["Resource"].startswith("<GetAtt ConnectionsTable.Arn>")
     query = [s for s in statements(declared["SendMessageRole"]) if s["Action"] == "dynamodb:Query"]
-    if step == "rooms":
+    if step != "broadcast":
         assert query[0]["Resource"] == "<GetAtt ConnectionsTable.Arn>/index/roomId-index"
     for route in ("connect", "disconnect", "default", "sendmessage"):
         name = {"connect": "Connect", "disconnect": "Disconnect", "default": "Default"}.get(
@@ -131,9 +136,11 @@ def test_functions_run_chatlib_handlers_that_exist_on_python_3_12(step):
             continue
         properties = resource["Properties"]
         assert properties["Runtime"] == "python3.12"
-        assert properties["Environment"]["Variables"] == {
-            "CONNECTIONS_TABLE": "<Ref ConnectionsTable>"
-        }
+        assert properties["Environment"]["Variables"] == (
+            {"TOKEN_SECRET_ID": "<Ref TokenSecret>"}
+            if logical_id == "AuthorizerFunction"
+            else {"CONNECTIONS_TABLE": "<Ref ConnectionsTable>"}
+        )
         module, _, name = properties["Handler"].rpartition(".")
         assert callable(getattr(importlib.import_module(module), name)), logical_id
 
@@ -180,6 +187,40 @@ def test_broadcast_and_rooms_differ_only_in_how_sendmessage_finds_recipients():
         ResourceChange("Modify", "SendMessageFunction", "AWS::Lambda::Function", ("Handler",)),
     ]
     assert render_changes(changes).splitlines()[1].startswith("Modify  SendMessageFunction")
+
+
+def test_the_auth_step_adds_the_authorizer_and_a_verified_connect_and_nothing_else():
+    changes = compare_templates(resources("rooms"), resources("auth"))
+    assert [c for c in changes if c.action != "Add"] == [
+        ResourceChange("Modify", "ConnectFunction", "AWS::Lambda::Function", ("Handler",)),
+        ResourceChange(
+            "Modify",
+            "ConnectRoute",
+            "AWS::ApiGatewayV2::Route",
+            ("AuthorizationType", "AuthorizerId"),
+        ),
+    ]
+    assert {c.logical_id for c in changes if c.action == "Add"} == {
+        "TokenSecret",
+        "AuthorizerRole",
+        "AuthorizerFunction",
+        "AuthorizerLogGroup",
+        "ChatAuthorizer",
+        "AuthorizerPermission",
+    }
+    declared = resources("auth")
+    assert declared["ConnectFunction"]["Properties"]["Handler"] == (
+        "chatlib.handlers.connect_verified.handler"
+    )
+    authorizer = declared["ChatAuthorizer"]["Properties"]
+    assert authorizer["AuthorizerType"] == "REQUEST"
+    assert authorizer["IdentitySource"] == ["route.request.querystring.roomId"]
+    secret = declared["TokenSecret"]["Properties"]
+    assert (
+        "SecretString" not in secret and int(secret["GenerateSecretString"]["PasswordLength"]) >= 32
+    )
+    permission = declared["AuthorizerPermission"]["Properties"]["SourceArn"]
+    assert permission.endswith(":<Ref ChatApi>/authorizers/<Ref ChatAuthorizer>")
 
 
 def test_outputs_name_the_websocket_and_callback_urls_and_the_table():

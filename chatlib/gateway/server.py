@@ -432,8 +432,14 @@ class LocalGateway:
             function, event, extra_environment=self._function_environment(state)
         )
         if not invocation.ok:
-            log.warning(
-                "%s failed: %s %s", function.name, invocation.error_type, invocation.error_message
+            # An authorizer's "Unauthorized" is an answer (401), not a failure.
+            expected = event.get("type") == "REQUEST" and invocation.error_message == "Unauthorized"
+            log.log(
+                logging.INFO if expected else logging.WARNING,
+                "%s failed: %s %s",
+                function.name,
+                invocation.error_type,
+                invocation.error_message,
             )
         return invocation
 
