@@ -1,19 +1,20 @@
 """``chatlib-local`` (or ``python -m chatlib``): the local stack from a terminal, for instructors.
 
-    chatlib-local serve [--step rooms|broadcast] [--websocket-port N] [--connections-port N]
+    chatlib-local serve [--step rooms|broadcast|auth] [--websocket-port N] [--connections-port N]
                         [--aws-port N] [--quiet]
     chatlib-local chat [URL] [--room R] [--user U] [--token T] [--subprotocol P]
     chatlib-local rooms [--interval S]
     chatlib-local token --user U --room R [--room R2 ...] [--ttl S] (--stack NAME | --secret-id ID)
                         [--endpoint-url URL | --aws]
 
-``serve`` starts the embedded AWS and the local gateway, deploys the chat of the chosen
-teaching step, prints the URLs, then one line per connection and message until Ctrl-C.
-``chat`` is a terminal chat client (:mod:`chatlib.terminal_chat`); without a URL it joins
-the stack ``serve`` is running. ``rooms`` redraws who is in which room, read from that
-stack's connection table, every second. ``token`` prints a JWT for a user and rooms, signed
-with the secret a deployed auth-step stack generated (read from Secrets Manager): from the
-running local stack's embedded AWS, or from AWS itself with ``--aws``.
+``serve`` starts the embedded AWS and the local gateway, deploys ``infra_cfn/chat.yaml`` as
+stack ``chat`` at the chosen teaching step (as notebook 04 does), prints the URLs, then one
+line per connection and message until Ctrl-C. ``chat`` is a terminal chat client
+(:mod:`chatlib.terminal_chat`); without a URL it joins the stack ``serve`` is running.
+``rooms`` redraws who is in which room, read from that stack's connection table, every second.
+``token`` prints a JWT for a user and rooms, signed with the secret a deployed auth-step stack
+generated (read from Secrets Manager): from the running local stack's embedded AWS, or from AWS
+itself with ``--aws``.
 """
 
 from __future__ import annotations
@@ -30,15 +31,16 @@ from pathlib import Path
 
 __all__ = ["main"]
 
-#: The connection table ``serve`` deploys the chat with.
-TABLE = "chat-connections"
+#: The stack ``serve`` deploys, from the course's template.
+STACK = "chat"
+TEMPLATE = Path(__file__).resolve().parents[1] / "infra_cfn" / "chat.yaml"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chatlib-local", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the embedded AWS, the gateway and the chat")
-    serve.add_argument("--step", choices=["rooms", "broadcast"], default="rooms")
+    serve.add_argument("--step", choices=["rooms", "broadcast", "auth"], default="rooms")
     serve.add_argument("--websocket-port", type=int, default=0, help="0: any free port")
     serve.add_argument("--connections-port", type=int, default=0, help="0: any free port")
     serve.add_argument("--aws-port", type=int, default=0, help="0: any free port")
@@ -92,7 +94,7 @@ def chat(args: argparse.Namespace) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from chatlib.api_definition import deploy_chat
+    from chatlib.deploy import deploy_stack
     from chatlib.gateway.stack import start_local_stack
 
     handler = logging.StreamHandler(sys.stdout)
@@ -111,14 +113,21 @@ def serve(args: argparse.Namespace) -> int:
         connections_port=args.connections_port,
         aws_port=args.aws_port,
     )
-    api = deploy_chat(args.step, table_name=TABLE)
-    url = stack.gateway.websocket_url(api.api_id, api.stage)
-    print(f"chat ({args.step} step) is up", flush=True)
+    result = deploy_stack(
+        TEMPLATE, stack_name=STACK, parameters={"Step": args.step}, progress=lambda _: None
+    )
+    api_id, stage = result.outputs["ApiId"], result.outputs["WebSocketUrl"].rsplit("/", 1)[1]
+    url = stack.gateway.websocket_url(api_id, stage)
+    print(f"chat ({args.step} step, stack {STACK}) is up", flush=True)
     print(f"  WebSocket URL : {url}", flush=True)
-    print(f"  @connections  : {stack.gateway.connections_url(api.api_id, api.stage)}", flush=True)
-    print(f"  browser chat  : {stack.gateway.chat_page_url(api.api_id, api.stage)}", flush=True)
+    print(f"  @connections  : {stack.gateway.connections_url(api_id, stage)}", flush=True)
+    print(f"  browser chat  : {stack.gateway.chat_page_url(api_id, stage)}", flush=True)
     print(f"  embedded AWS  : {stack.aws_endpoint_url}", flush=True)
-    print(f"  try           : wsdump '{url}?roomId=lobby&userId=you'", flush=True)
+    if args.step == "auth":
+        print(f"  tokens        : chatlib-local token --stack {STACK} --user you --room lobby")
+        print(f"  try           : wsdump '{url}?roomId=lobby&token=<token>'", flush=True)
+    else:
+        print(f"  try           : wsdump '{url}?roomId=lobby&userId=you'", flush=True)
     print('                  then type {"action": "sendmessage", "message": "hi"}', flush=True)
     print("Ctrl-C stops it.", flush=True)
     state = _state_file()
@@ -129,7 +138,8 @@ def serve(args: argparse.Namespace) -> int:
                 "websocket_url": url,
                 "aws_endpoint_url": stack.aws_endpoint_url,
                 "region": stack.aws.region,
-                "table": TABLE,
+                "table": result.outputs["TableName"],
+                "stack": STACK,
                 "pid": os.getpid(),
             }
         )

@@ -11,7 +11,7 @@ import sys
 import time
 
 import pexpect
-from gateway_helpers import open_socket, receive_json
+from gateway_helpers import open_socket, receive_json, refused_status
 
 
 def read_until(process, pattern, timeout=60):
@@ -100,6 +100,30 @@ def test_the_rooms_view_follows_people_joining_and_leaving(tmp_path):
         view.expect(pexpect.EOF)
         alice.close()
         bob.close()
+        process.send_signal(signal.SIGINT)
+        assert process.wait(timeout=60) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def test_serve_auth_step_and_a_token_minted_in_another_terminal(tmp_path):
+    process, environment = serve(tmp_path, "--step", "auth", "--quiet")
+    try:
+        match, _ = read_until(process, r"WebSocket URL : (ws://\S+)")
+        url = match.group(1)
+        read_until(process, r"tokens +: chatlib-local token --stack chat")
+        assert refused_status(url, query="roomId=lobby&userId=teacher") == 401
+        minted = subprocess.run(
+            [sys.executable, "-m", "chatlib", "token", "--stack", "chat", "--user", "teacher",
+             "--room", "lobby"],
+            capture_output=True, text=True, env=environment, timeout=60,
+        )  # fmt: skip
+        assert minted.returncode == 0, minted.stderr
+        ws = open_socket(url, query=f"roomId=lobby&token={minted.stdout.strip()}")
+        ws.send(json.dumps({"action": "whoami"}))
+        assert receive_json(ws)["connection"]["userId"] == "teacher"
+        ws.close()
         process.send_signal(signal.SIGINT)
         assert process.wait(timeout=60) == 0
     finally:

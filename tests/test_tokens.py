@@ -136,3 +136,23 @@ def test_a_genuine_token_for_another_room_is_denied_not_unauthorized():
 def test_a_bad_token_has_no_claims_so_the_handler_answers_unauthorized():
     decision = decide(event({"token": "x.y.z", "roomId": "blue"}), token_from_request, SECRET)
     assert not decision.allow and decision.claims is None
+
+
+def test_the_secret_is_read_once_per_cold_start(embedded_aws):
+    """A warm function keeps the secret: deleting it from Secrets Manager after the first read
+    does not disturb the second (a new process, a cold start, would read it again)."""
+    import boto3
+
+    from chatlib.errors import ConfigurationError
+    from chatlib.token_secret import read_token_secret, token_secret_from_environment
+
+    secrets = boto3.client("secretsmanager")
+    arn = secrets.create_secret(Name="cold-start-test", SecretString=SECRET)["ARN"]
+    assert token_secret_from_environment({"TOKEN_SECRET_ID": arn}) == SECRET
+    secrets.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+    assert read_token_secret(arn) == SECRET
+    with pytest.raises(ConfigurationError, match="TOKEN_SECRET_ID is not set"):
+        token_secret_from_environment({})
+    short = secrets.create_secret(Name="too-short", SecretString="abc")["ARN"]
+    with pytest.raises(ConfigurationError, match="shorter than 32"):
+        read_token_secret(short)
