@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import faulthandler
 import json
 import logging
 import os
@@ -147,10 +148,13 @@ def serve(args: argparse.Namespace) -> int:
 
     stopping.wait()
     print("stopping…", flush=True)
+    # Should the shutdown ever hang, say where (in the log a test or an instructor sees).
+    faulthandler.dump_traceback_later(30, exit=True)
     with contextlib.suppress(OSError):
         if json.loads(state.read_text()).get("pid") == os.getpid():
             state.unlink()
     stack.stop()
+    faulthandler.cancel_dump_traceback_later()
     return 0
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import json
 import logging
 import os
@@ -66,7 +67,7 @@ class FunctionLogs:
         return sorted(self._lines)
 
 
-@dataclass
+@dataclass(eq=False)  # compared and hashed by identity: one per process
 class _Instance:
     process: asyncio.subprocess.Process
     reader: asyncio.StreamReader
@@ -103,6 +104,7 @@ class LambdaRuntime:
         self.max_instances = max_instances_per_function
         self.logs = FunctionLogs()
         self._pools: dict[tuple[str, str, str], _Pool] = {}
+        self._instances: set[_Instance] = set()
         self.cold_starts = 0
         self.in_flight = 0
 
@@ -195,10 +197,13 @@ class LambdaRuntime:
         return self._pools[key]
 
     async def close(self) -> None:
+        """Stop every instance, idle or (after a cancelled invocation) still busy."""
+        for instance in list(self._instances):
+            instance.kill()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(instance.process.wait(), timeout=5)
+        self._instances.clear()
         for pool in self._pools.values():
-            for instance in pool.idle:
-                instance.kill()
-                await instance.process.wait()
             pool.idle.clear()
         self._pools.clear()
 
@@ -270,6 +275,8 @@ class LambdaRuntime:
             child.close()
         reader, writer = await asyncio.open_unix_connection(sock=parent)
         instance = _Instance(process, reader, writer)
+        self._instances = {i for i in self._instances if i.process.returncode is None}
+        self._instances.add(instance)
         instance.log_tasks.append(asyncio.create_task(self._collect(function.name, process)))
         return instance
 

@@ -150,10 +150,14 @@ class LocalGateway:
         self._stopping = True  # connections closed by the shutdown itself get no $disconnect
         if self._ws_server is not None:
             self._ws_server.close()
-            await self._ws_server.wait_closed()
-        for task in list(self._tasks):
-            with contextlib.suppress(asyncio.TimeoutError, asyncio.CancelledError, Exception):
-                await asyncio.wait_for(task, timeout=5)
+            with contextlib.suppress(TimeoutError):  # a handler stuck in an invocation
+                await asyncio.wait_for(self._ws_server.wait_closed(), timeout=15)
+        # Work in flight gets five seconds in all, not five each; then it is cancelled.
+        pending = [task for task in self._tasks if not task.done()]
+        if pending:
+            _, late = await asyncio.wait(pending, timeout=5)
+            for task in late:
+                task.cancel()
         if self._http_server is not None:
             self._http_server.close()
         await self.runtime.close()
