@@ -212,3 +212,12 @@ def test_the_cli_mints_a_token_from_the_deployed_secret_and_it_connects(auth_cha
         [*command[:4], "no-such-stack", *command[5:]], capture_output=True, text=True, timeout=60
     )
     assert missing.returncode != 0 and "Traceback" not in missing.stderr
+
+
+def test_a_token_in_the_query_with_another_subprotocol_offered_still_handshakes(auth_chat):
+    """A client that offers subprotocols must get one back, or its handshake fails."""
+    url, secret, _ = auth_chat
+    token = mint_token(secret, user_id="alice", rooms=["blue"])
+    ws = open_socket(url, query=f"roomId=blue&token={token}", subprotocols=["chat.v1", "x"])
+    assert ws.getsubprotocol() == "chat.v1"
+    ws.close()

@@ -23,10 +23,24 @@ from chatlib.validation import validate_room_id, validate_user_id
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     response = run("$connect", event, context, connect_verified)
-    subprotocol = WebSocketEvent(event).authorizer.get("subprotocol")
+    subprotocol = chosen_subprotocol(WebSocketEvent(event))
     if response["statusCode"] == 200 and subprotocol:
         response["headers"] = {"Sec-WebSocket-Protocol": subprotocol}
     return response
+
+
+def chosen_subprotocol(event: WebSocketEvent) -> str | None:
+    """The offered subprotocol to accept: the one that carried the token, else the first.
+
+    A client that offers subprotocols and gets none back fails the handshake, so one of them
+    is always echoed when any was offered.
+    """
+    carried = event.authorizer.get("subprotocol")
+    if carried:
+        return str(carried)
+    headers = {key.lower(): value for key, value in event.headers.items()}
+    offered = [p.strip() for p in (headers.get("sec-websocket-protocol") or "").split(",")]
+    return next((p for p in offered if p), None)
 
 
 def connect_verified(event: WebSocketEvent, services: Services) -> Outcome:
