@@ -42,13 +42,16 @@ def browser():
         browser.close()
 
 
-def open_chat(browser, page_url, user, room):
+def open_chat(browser, page_url, user, room, *, token=None, expect="#state.open"):
     page = browser.new_page()
     page.goto(page_url)
     page.fill("#user", user)
     page.fill("#room", room)
+    if token:  # as a browser must send it: a subprotocol, the only header it may set
+        page.fill("#token", token)
+        page.check("#as-protocol")
     page.click("#connect")
-    page.wait_for_selector("#state.open", timeout=10_000)
+    page.wait_for_selector(expect, timeout=10_000)
     return page
 
 
@@ -86,3 +89,34 @@ def test_a_refused_connection_is_shown_on_the_page(stack, browser):
     page.wait_for_selector("#log .error", timeout=10_000)
     assert "refused the connection" in page.inner_text("#log")
     assert page.inner_text("#state") == "closed"
+
+
+def test_browsers_join_the_auth_step_with_the_token_as_a_subprotocol(stack, browser):
+    """Chromium drops a handshake whose subprotocol is not echoed: this proves the echo, and
+    that a browser gets in only where its token allows."""
+    from chatlib import issue_token
+    from chatlib.deploy import deploy_stack, teardown_stack
+
+    template = Path(__file__).resolve().parents[1] / "infra_cfn" / "chat.yaml"
+    name = "browser-auth"
+    result = deploy_stack(
+        template, stack_name=name, parameters={"Step": "auth"}, progress=lambda _: None
+    )
+    try:
+        url = stack.local_url(result.outputs["WebSocketUrl"])
+        api_id, stage = url.rsplit("/", 2)[1:]
+        page_url = stack.gateway.chat_page_url(api_id, stage)
+        tokens = {
+            user: issue_token(stack_name=name, user_id=user, rooms=rooms)
+            for user, rooms in {"alice": ["blue"], "bob": ["blue"], "eve": ["green"]}.items()
+        }
+        alice = open_chat(browser, page_url, "ignored", "blue", token=tokens["alice"])
+        bob = open_chat(browser, page_url, "ignored", "blue", token=tokens["bob"])
+        alice.fill("#text", "signed in")
+        alice.press("#text", "Enter")
+        bob.wait_for_selector("#log .message:has-text('signed in')", timeout=10_000)
+        assert "[blue] alice: signed in" in bob.inner_text("#log")
+        eve = open_chat(browser, page_url, "eve", "blue", token=tokens["eve"], expect="#log .error")
+        assert "refused the connection" in eve.inner_text("#log")
+    finally:
+        teardown_stack(name, progress=lambda _: None)
