@@ -60,6 +60,13 @@ class WebSocketEvent:
         return self.raw.get("headers") or {}
 
     @property
+    def offered_subprotocols(self) -> list[str]:
+        """The client's ``Sec-WebSocket-Protocol`` entries, in its order."""
+        headers = {key.lower(): value for key, value in self.headers.items()}
+        entries = (headers.get("sec-websocket-protocol") or "").split(",")
+        return [entry.strip() for entry in entries if entry.strip()]
+
+    @property
     def body(self) -> str | None:
         """The message text. Binary frames arrive base64-encoded; they are not chat messages."""
         if self.raw.get("isBase64Encoded"):

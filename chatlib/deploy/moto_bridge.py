@@ -21,14 +21,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
 
 from chatlib.deploy.template import Resolver
 
-__all__ = ["BridgeResult", "is_emulated", "listed_resources", "outputs", "reconcile", "remove"]
+__all__ = ["is_emulated", "outputs", "reconcile", "remove"]
 
 _API = "AWS::ApiGatewayV2::Api"
 _API_CHILDREN = (  # created in this order: each may refer to the ones before
@@ -51,13 +50,7 @@ def is_emulated(client: Any) -> bool:
     return not (host.endswith(".amazonaws.com") or host.endswith(".amazonaws.com.cn"))
 
 
-@dataclass
-class BridgeResult:
-    outputs: dict[str, Any]
-    physical_ids: dict[str, str] = field(default_factory=dict)
-
-
-def listed_resources(stack_name: str) -> dict[str, str]:
+def _listed_resources(stack_name: str) -> dict[str, str]:
     """``ListStackResources`` as {logical id: physical id}; moto lists skipped types blank."""
     pages = (
         boto3.client("cloudformation")
@@ -78,7 +71,7 @@ class _StackView:
     def __init__(self, stack_name: str, template: Mapping[str, Any]) -> None:
         self.stack_name = stack_name
         self.template = template
-        self.physical_ids = listed_resources(stack_name)
+        self.physical_ids = _listed_resources(stack_name)
         self.region = boto3.client("cloudformation").meta.region_name
         self.account = boto3.client("sts").get_caller_identity()["Account"]
 
@@ -122,7 +115,7 @@ def reconcile(
     template: Mapping[str, Any],
     parameters: Mapping[str, str],
     progress: Progress = print,
-) -> BridgeResult:
+) -> dict[str, Any]:
     """Make moto hold what ``template`` declares for ``stack_name``; return the outputs."""
     view = _StackView(stack_name, template)
     resolver = view.resolver(parameters)
@@ -157,7 +150,7 @@ def reconcile(
             _put_alarm(stack_name, logical_id, resolver.resource(logical_id)["Properties"])
             report(logical_id, "CREATE_COMPLETE", "put in moto's CloudWatch")
     _delete_stale_alarms(stack_name, {k for k, v in declared.items() if v == _ALARM})
-    return BridgeResult(resolver.outputs(), dict(view.physical_ids))
+    return resolver.outputs()
 
 
 def outputs(

@@ -116,11 +116,7 @@ class DeployPlan:
         cloudformation = boto3.client("cloudformation")
         if self.change_set_id is None:
             progress(f"No changes: stack {self.stack_name} already matches the template.")
-            outputs = (
-                moto_bridge.outputs(self.stack_name, self.template, self.parameters)
-                if self.emulated
-                else stack_outputs(self.stack_name)
-            )
+            outputs = stack_outputs(self.stack_name)
             return DeployResult(self.stack_name, _status(self.stack_name) or "?", outputs)
         started = time.time()
         seen = _event_ids(cloudformation, self.stack_name)
@@ -240,11 +236,9 @@ def stack_outputs(stack_name: str) -> dict[str, str]:
     """The outputs of a deployed stack, as CloudFormation reports them (on moto, resolved by
     the bridge, since moto leaves those that refer to skipped resources unresolved)."""
     cloudformation = boto3.client("cloudformation")
-    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     if moto_bridge.is_emulated(cloudformation):
-        template = load_template(cloudformation.get_template(StackName=stack_name)["TemplateBody"])
-        values = {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])}
-        return moto_bridge.outputs(stack_name, template, values)
+        return moto_bridge.outputs(stack_name, *_deployed(cloudformation, stack_name))
+    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
 
 
@@ -321,13 +315,23 @@ def _described_changes(cloudformation: Any, change_set_id: str) -> list[Resource
 def _changes_from_templates(
     cloudformation: Any, stack_name: str, document: Mapping[str, Any], values: Mapping[str, str]
 ) -> list[ResourceChange]:
-    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
-    before_values = {p["ParameterKey"]: p["ParameterValue"] for p in stack.get("Parameters", [])}
-    before = load_template(cloudformation.get_template(StackName=stack_name)["TemplateBody"])
-    before_values = {k: v for k, v in before_values.items() if k in before.get("Parameters", {})}
+    before, before_values = _deployed(cloudformation, stack_name)
     return compare_templates(
         Resolver(before, before_values).resources(), Resolver(document, values).resources()
     )
+
+
+def _deployed(cloudformation: Any, stack_name: str) -> tuple[dict[str, Any], dict[str, str]]:
+    """The template and parameter values the stack was last deployed with."""
+    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+    template = load_template(cloudformation.get_template(StackName=stack_name)["TemplateBody"])
+    declared = template.get("Parameters", {})
+    values = {
+        p["ParameterKey"]: p["ParameterValue"]
+        for p in stack.get("Parameters", [])
+        if p["ParameterKey"] in declared
+    }
+    return template, values
 
 
 def _event_ids(cloudformation: Any, stack_name: str) -> set[str]:
@@ -400,7 +404,5 @@ def failure_from_events(
 
 def _outputs(plan: DeployPlan, progress: Progress = print) -> dict[str, Any]:
     if plan.emulated:
-        return moto_bridge.reconcile(
-            plan.stack_name, plan.template, plan.parameters, progress
-        ).outputs
+        return moto_bridge.reconcile(plan.stack_name, plan.template, plan.parameters, progress)
     return stack_outputs(plan.stack_name)

@@ -24,6 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from chatlib.apigw_event import WebSocketEvent
 from chatlib.errors import ChatlibError, InvalidIdentifier, InvalidToken
 from chatlib.invocation_log import log_invocation
 from chatlib.token_secret import token_secret_from_environment
@@ -62,12 +63,10 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def token_from_request(event: Mapping[str, Any]) -> tuple[str, str | None]:
     """The token, and the subprotocol entry that carried it (to echo), if any."""
-    query = event.get("queryStringParameters") or {}
-    if query.get("token"):
-        return query["token"], None
-    headers = {key.lower(): value for key, value in (event.get("headers") or {}).items()}
-    for offered in (headers.get("sec-websocket-protocol") or "").split(","):
-        candidate = offered.strip()
+    request = WebSocketEvent(dict(event))
+    if request.query.get("token"):
+        return request.query["token"], None
+    for candidate in request.offered_subprotocols:
         if _JWT_SHAPE.match(candidate):
             return candidate, candidate
     return "", None

@@ -38,9 +38,7 @@ def chosen_subprotocol(event: WebSocketEvent) -> str | None:
     carried = event.authorizer.get("subprotocol")
     if carried:
         return str(carried)
-    headers = {key.lower(): value for key, value in event.headers.items()}
-    offered = [p.strip() for p in (headers.get("sec-websocket-protocol") or "").split(",")]
-    return next((p for p in offered if p), None)
+    return next(iter(event.offered_subprotocols), None)
 
 
 def connect_verified(event: WebSocketEvent, services: Services) -> Outcome:
