@@ -146,15 +146,18 @@ def serve(args: argparse.Namespace) -> int:
         )
     )
 
-    stopping.wait()
+    # A signal may be delivered to any of the process's threads, and then nothing wakes a main
+    # thread blocked in an untimed wait: wake up a few times a second so the handler runs.
+    while not stopping.wait(timeout=0.2):
+        pass
     print("stopping…", flush=True)
-    # Should the shutdown ever hang, say where (in the log a test or an instructor sees).
+    # Should the shutdown (or the interpreter's exit after it) ever hang, say where, in the
+    # log a test or an instructor sees, and end the process.
     faulthandler.dump_traceback_later(30, exit=True)
     with contextlib.suppress(OSError):
         if json.loads(state.read_text()).get("pid") == os.getpid():
             state.unlink()
     stack.stop()
-    faulthandler.cancel_dump_traceback_later()
     return 0
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -28,9 +29,11 @@ def read_until(process, pattern, timeout=60):
     raise AssertionError(f"{pattern!r} never printed; got:\n{''.join(seen)}")
 
 
-def serve(tmp_path, *options):
-    """Start ``chatlib-local serve`` as a person would, with its state file under ``tmp_path``;
-    return the process and the environment a second terminal would share with it."""
+@contextlib.contextmanager
+def serving(tmp_path, *options):
+    """Run ``chatlib-local serve`` as a person would, with its state file under ``tmp_path``;
+    yield the process and the environment a second terminal would share with it. The process
+    is killed on the way out if the test did not stop it."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     environment["XDG_CACHE_HOME"] = str(tmp_path)
     process = subprocess.Popen(
@@ -40,12 +43,29 @@ def serve(tmp_path, *options):
         text=True,
         env=environment,
     )
-    return process, environment
+    try:
+        yield process, environment
+    finally:
+        if process.poll() is None:
+            process.kill()
+
+
+def interrupted(process) -> int:
+    """Ctrl-C ``serve`` and return its exit status; if it does not stop, fail with its output
+    (``serve`` prints every thread's traceback when a shutdown takes over 30 s)."""
+    process.send_signal(signal.SIGINT)
+    try:
+        status = process.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        status = None
+    if status != 0:
+        raise AssertionError(f"serve ended with {status}; its output:\n{process.stdout.read()}")
+    return status
 
 
 def test_serve_prints_urls_logs_each_connection_and_message_and_stops_cleanly(tmp_path):
-    process, environment = serve(tmp_path, "--step", "rooms")
-    try:
+    with serving(tmp_path, "--step", "rooms") as (process, environment):
         match, _ = read_until(process, r"WebSocket URL : (ws://127\.0\.0\.1:\d+/\w+/dev)")
         url = match.group(1)
         read_until(process, r"@connections  : http://127\.0\.0\.1:\d+/\w+/dev")
@@ -69,17 +89,12 @@ def test_serve_prints_urls_logs_each_connection_and_message_and_stops_cleanly(tm
         student.expect(r"\[lobby\] student: hello from the terminal")
         student.sendeof()
         student.expect(pexpect.EOF)
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=60) == 0
+        assert interrupted(process) == 0
         assert not (tmp_path / "chatlib" / "local-stack.json").exists()
-    finally:
-        if process.poll() is None:
-            process.kill()
 
 
 def test_the_rooms_view_follows_people_joining_and_leaving(tmp_path):
-    process, environment = serve(tmp_path, "--quiet")
-    try:
+    with serving(tmp_path, "--quiet") as (process, environment):
         match, _ = read_until(process, r"WebSocket URL : (ws://\S+)")
         url = match.group(1)
         view = pexpect.spawn(
@@ -100,16 +115,11 @@ def test_the_rooms_view_follows_people_joining_and_leaving(tmp_path):
         view.expect(pexpect.EOF)
         alice.close()
         bob.close()
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=60) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
+        assert interrupted(process) == 0
 
 
 def test_serve_auth_step_and_a_token_minted_in_another_terminal(tmp_path):
-    process, environment = serve(tmp_path, "--step", "auth", "--quiet")
-    try:
+    with serving(tmp_path, "--step", "auth", "--quiet") as (process, environment):
         match, _ = read_until(process, r"WebSocket URL : (ws://\S+)")
         url = match.group(1)
         read_until(process, r"tokens +: chatlib-local token --stack chat")
@@ -124,8 +134,4 @@ def test_serve_auth_step_and_a_token_minted_in_another_terminal(tmp_path):
         ws.send(json.dumps({"action": "whoami"}))
         assert receive_json(ws)["connection"]["userId"] == "teacher"
         ws.close()
-        process.send_signal(signal.SIGINT)
-        assert process.wait(timeout=60) == 0
-    finally:
-        if process.poll() is None:
-            process.kill()
+        assert interrupted(process) == 0
