@@ -15,9 +15,6 @@ import argparse
 import statistics
 import time
 import warnings
-from pathlib import Path
-
-TEMPLATE = Path(__file__).resolve().parents[1] / "infra_cfn" / "chat.yaml"
 
 
 def main() -> None:
@@ -27,7 +24,7 @@ def main() -> None:
     warnings.filterwarnings("ignore")
 
     import chatlib
-    from chatlib.deploy import build_package, deploy_stack, teardown_stack
+    from chatlib.deploy import CHAT_TEMPLATE, build_package, deploy_stack, teardown_stack
 
     chatlib.start_embedded_aws()
     package = build_package()
@@ -48,7 +45,7 @@ def main() -> None:
             timed(
                 phase,
                 lambda step=step, name=name: deploy_stack(
-                    TEMPLATE, stack_name=name, parameters={"Step": step}, progress=quiet
+                    CHAT_TEMPLATE, stack_name=name, parameters={"Step": step}, progress=quiet
                 ),
             )
         timed("teardown", lambda name=name: teardown_stack(name, progress=quiet))

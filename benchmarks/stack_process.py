@@ -17,7 +17,7 @@ def start_stack_process(step: str = "rooms") -> tuple[subprocess.Popen[str], str
     """Run ``chatlib-local serve --quiet``; return the process and its WebSocket URL."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     server = subprocess.Popen(
-        [sys.executable, "-m", "chatlib", "serve", "--step", step, "--quiet"],
+        [sys.executable, "-m", "chatlib.tools", "serve", "--step", step, "--quiet"],
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,
         text=True,

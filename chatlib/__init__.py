@@ -1,18 +1,19 @@
 """chatlib: the serverless WebSocket chat the workbook teaches, and the tools to run it locally.
 
-Chat logic (pure): :mod:`chatlib.messages`, :mod:`chatlib.validation`, :mod:`chatlib.limits`.
-Storage and delivery (I/O): :mod:`chatlib.table`, :mod:`chatlib.store`, :mod:`chatlib.sender`,
-:mod:`chatlib.fanout`. Lambda entry points: :mod:`chatlib.handlers`. Running without AWS:
-:mod:`chatlib.embedded` (moto on loopback), :mod:`chatlib.gateway` (API Gateway's WebSocket
-data plane, locally), :mod:`chatlib.api_definition` (define the API in the control plane),
-:mod:`chatlib.deploy` (CloudFormation templates deployed with boto3),
-:mod:`chatlib.event_factory` (API Gateway-shaped events), :mod:`chatlib.client` (a chat
-client), :mod:`chatlib.connections_standin` (a stand-in ``@connections`` for unit tests).
+The folders say where code runs:
 
-Only the names below are public; the modules behind them may move. The laptop-only parts
-(the gateway, the clients, the embedded AWS, the deploy helper, the test helpers) load on
-first use and are left out of the Lambda package, so that a Lambda function importing a
-handler needs nothing but the standard library and boto3.
+    chatlib/            runs in Lambda, and ships in the zip: chat rules (messages, validation,
+                        limits, tokens), storage and delivery (table, store, sender, fanout),
+                        the event view, logs, errors
+    chatlib/handlers/   the Lambda entry points, one module per route (ships too)
+    chatlib/deploy/     deploys the stack with boto3, to AWS or to the embedded one
+    chatlib/local/      exists only because there is no AWS here: moto, the gateway, the bridge
+    chatlib/tools/      for people: the CLI, the chat clients, the room view, the browser page
+
+The Lambda zip holds exactly the first two (an allow-list in :mod:`chatlib.deploy.package`),
+and no module there imports the other three (``tests/test_layout.py``). Only the names below
+are public; the deploy, local and tools names load on first use, so a Lambda function that
+imports a handler needs nothing but the standard library, boto3 and PyJWT.
 """
 
 from importlib import import_module
@@ -24,10 +25,13 @@ from chatlib.errors import (
     ChatlibError,
     ConfigurationError,
     ConnectionGone,
+    ConnectionsApiError,
+    DeployFailed,
     InvalidIdentifier,
     InvalidToken,
     MessageTooLarge,
     NotConnected,
+    TemplateError,
 )
 from chatlib.fanout import FanOutReport, fan_out
 from chatlib.invocation_log import capture_invocation_logs
@@ -35,36 +39,68 @@ from chatlib.sender import ENDPOINT_OVERRIDE_VARIABLE, ConnectionsSender, connec
 from chatlib.store import Connection, ConnectionStore, ReadResult
 from chatlib.table import create_connection_table, delete_connection_table, table_definition
 
+_LAZY = {
+    "CHAT_TEMPLATE": "chatlib.deploy",
+    "build_package": "chatlib.deploy",
+    "deploy_stack": "chatlib.deploy",
+    "issue_token": "chatlib.deploy",
+    "plan_deploy": "chatlib.deploy",
+    "stack_outputs": "chatlib.deploy",
+    "teardown_stack": "chatlib.deploy",
+    "mint_token": "chatlib.tokens",
+    "verify_token": "chatlib.tokens",
+    "ChatClient": "chatlib.tools.client",
+    "ConnectionsStandIn": "chatlib.local.connections_standin",
+    "EmbeddedAWS": "chatlib.local.embedded",
+    "start_embedded_aws": "chatlib.local.embedded",
+    "EventFactory": "chatlib.local.event_factory",
+    "new_connection_id": "chatlib.local.event_factory",
+    "LambdaContext": "chatlib.local.lambda_context",
+    "define_api_shortcut": "chatlib.local.api_shortcut",
+    "define_chat_shortcut": "chatlib.local.api_shortcut",
+    "LocalStack": "chatlib.local.gateway.stack",
+    "start_local_stack": "chatlib.local.gateway.stack",
+}
+#: Earlier names, kept so that code written against them still runs.
+_RENAMED = {
+    "FakeLambdaContext": "LambdaContext",
+    "deploy_chat": "define_chat_shortcut",
+    "define_websocket_api": "define_api_shortcut",
+}
+
 __all__ = [
-    "ENDPOINT_OVERRIDE_VARIABLE",
     "BadRequest",
+    "CHAT_TEMPLATE",
     "ChatClient",
     "ChatlibError",
     "ConfigurationError",
     "Connection",
     "ConnectionGone",
     "ConnectionStore",
+    "ConnectionsApiError",
     "ConnectionsSender",
     "ConnectionsStandIn",
     "DeployFailed",
+    "ENDPOINT_OVERRIDE_VARIABLE",
     "EmbeddedAWS",
     "EventFactory",
-    "FakeLambdaContext",
     "FanOutReport",
     "InvalidIdentifier",
     "InvalidToken",
+    "LambdaContext",
     "LocalStack",
     "MessageTooLarge",
     "NotConnected",
     "ReadResult",
+    "TemplateError",
     "WebSocketEvent",
+    "build_package",
     "capture_invocation_logs",
     "connections_endpoint",
     "create_connection_table",
-    "build_package",
-    "define_websocket_api",
+    "define_api_shortcut",
+    "define_chat_shortcut",
     "delete_connection_table",
-    "deploy_chat",
     "deploy_stack",
     "fan_out",
     "issue_token",
@@ -80,31 +116,8 @@ __all__ = [
 ]
 
 
-_LAZY = {
-    "ChatClient": "chatlib.client",
-    "DeployFailed": "chatlib.deploy",
-    "build_package": "chatlib.deploy",
-    "deploy_stack": "chatlib.deploy",
-    "issue_token": "chatlib.token_secret",
-    "mint_token": "chatlib.tokens",
-    "verify_token": "chatlib.tokens",
-    "plan_deploy": "chatlib.deploy",
-    "stack_outputs": "chatlib.deploy",
-    "teardown_stack": "chatlib.deploy",
-    "ConnectionsStandIn": "chatlib.connections_standin",
-    "EmbeddedAWS": "chatlib.embedded",
-    "EventFactory": "chatlib.event_factory",
-    "FakeLambdaContext": "chatlib.event_factory",
-    "define_websocket_api": "chatlib.api_definition",
-    "deploy_chat": "chatlib.api_definition",
-    "new_connection_id": "chatlib.event_factory",
-    "start_embedded_aws": "chatlib.embedded",
-    "LocalStack": "chatlib.gateway.stack",
-    "start_local_stack": "chatlib.gateway.stack",
-}
-
-
 def __getattr__(name: str) -> Any:
+    name = _RENAMED.get(name, name)
     if name in _LAZY:
         return getattr(import_module(_LAZY[name]), name)
     raise AttributeError(f"module 'chatlib' has no attribute {name!r}")

@@ -7,7 +7,16 @@
     ├── InvalidToken              401: a JWT is missing, malformed, forged, expired or not for us
     ├── NotConnected              403: the caller has no (live) row in the connection table
     ├── ConnectionGone            410: ``@connections`` says the connection no longer exists
-    └── ConfigurationError        500: the function's environment is incomplete
+    ├── ConnectionsApiError       ``@connections`` refused a post otherwise (403, 413, 429, 5xx)
+    ├── ConfigurationError        500: the function's environment is incomplete
+    ├── TemplateError             a CloudFormation template the resolver cannot read (also a
+    │                             ``ValueError``: a malformed argument)
+    └── DeployFailed              a stack did not reach CREATE_COMPLETE / UPDATE_COMPLETE
+
+All of them live here, as moto keeps each service's errors in one ``exceptions.py``: the
+Lambda code raises the first seven; :mod:`chatlib.deploy` the last two (they ship in the
+Lambda zip with the rest of this module, unused there). ``tests/test_layout.py`` checks that
+every exception class chatlib defines is in this module and in the tree above.
 
 Messages are written for the person who will read them: they say what was wrong and what to
 do instead. They never contain a traceback or internal detail.
@@ -20,10 +29,13 @@ __all__ = [
     "ChatlibError",
     "ConfigurationError",
     "ConnectionGone",
+    "ConnectionsApiError",
+    "DeployFailed",
     "InvalidIdentifier",
     "InvalidToken",
     "MessageTooLarge",
     "NotConnected",
+    "TemplateError",
 ]
 
 
@@ -76,3 +88,32 @@ class ConnectionGone(ChatlibError):
 class ConfigurationError(ChatlibError):
     code = "ConfigurationError"
     status = 500
+
+
+class ConnectionsApiError(ChatlibError):
+    """``@connections`` refused a post for a reason other than 410 (403, 413, 429, 5xx)."""
+
+    code = "ConnectionsApiError"
+
+    def __init__(self, connection_id: str, status: int, error_type: str) -> None:
+        super().__init__(f"@connections answered {status} {error_type} for {connection_id!r}")
+        self.connection_id = connection_id
+        self.status = status
+        self.error_type = error_type
+
+
+class TemplateError(ChatlibError, ValueError):
+    """The template uses something the resolver does not know, or is malformed."""
+
+    code = "TemplateError"
+
+
+class DeployFailed(ChatlibError):
+    """The stack did not reach CREATE_COMPLETE / UPDATE_COMPLETE; the message says why."""
+
+    code = "DeployFailed"
+
+    def __init__(self, message: str, *, status: str = "", reasons: tuple[str, ...] = ()) -> None:
+        super().__init__(message)
+        self.status = status
+        self.reasons = reasons

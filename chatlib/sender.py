@@ -19,7 +19,7 @@ import boto3
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 
-from chatlib.errors import ChatlibError, ConfigurationError, ConnectionGone
+from chatlib.errors import ConfigurationError, ConnectionGone, ConnectionsApiError
 
 __all__ = [
     "ENDPOINT_OVERRIDE_VARIABLE",
@@ -118,15 +118,3 @@ class ConnectionsSender:
             connection = kind(self._host, self._port, timeout=5)
             self._local.connection = connection
         return connection
-
-
-class ConnectionsApiError(ChatlibError):
-    """``@connections`` refused a post for a reason other than 410 (403, 413, 429, 5xx)."""
-
-    code = "ConnectionsApiError"
-
-    def __init__(self, connection_id: str, status: int, error_type: str) -> None:
-        super().__init__(f"@connections answered {status} {error_type} for {connection_id!r}")
-        self.connection_id = connection_id
-        self.status = status
-        self.error_type = error_type

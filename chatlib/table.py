@@ -27,6 +27,7 @@ __all__ = [
     "USER_INDEX",
     "create_connection_table",
     "delete_connection_table",
+    "enable_ttl",
     "table_definition",
 ]
 
@@ -72,13 +73,25 @@ def create_connection_table(table_name: str, *, client: Any = None) -> dict[str,
     client.get_waiter("table_exists").wait(
         TableName=table_name, WaiterConfig={"Delay": 1, "MaxAttempts": 60}
     )
-    ttl = client.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
-    if ttl.get("TimeToLiveStatus") not in {"ENABLED", "ENABLING"}:
-        client.update_time_to_live(
-            TableName=table_name,
-            TimeToLiveSpecification={"Enabled": True, "AttributeName": TTL_ATTRIBUTE},
-        )
+    enable_ttl(table_name, client=client)
     return client.describe_table(TableName=table_name)["Table"]
+
+
+def enable_ttl(table_name: str, attribute: str = TTL_ATTRIBUTE, *, client: Any = None) -> bool:
+    """Turn TTL on for ``attribute`` unless it is on already; True when this call did it.
+
+    The one place chatlib turns TTL on: for a table made here, and (on moto, whose
+    CloudFormation ignores ``TimeToLiveSpecification``) for the template's table.
+    """
+    client = client or boto3.client("dynamodb")
+    status = client.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
+    if status.get("TimeToLiveStatus") in {"ENABLED", "ENABLING"}:
+        return False
+    client.update_time_to_live(
+        TableName=table_name,
+        TimeToLiveSpecification={"Enabled": True, "AttributeName": attribute},
+    )
+    return True
 
 
 def delete_connection_table(table_name: str, *, client: Any = None) -> None:

@@ -7,7 +7,7 @@ import itertools
 from gateway_helpers import LAMBDAS
 
 from chatlib import create_connection_table
-from chatlib.api_definition import define_websocket_api
+from chatlib.local.api_shortcut import define_api_shortcut
 
 _numbers = itertools.count()
 
@@ -25,7 +25,7 @@ def deploy_test_chat(stack, *, replace=None, environment=None, timeout=10):
     table = f"e2e-chat-{n}"
     create_connection_table(table)
     routes = {**CHAT_ROUTES, **(replace or {})}
-    api = define_websocket_api(
+    api = define_api_shortcut(
         f"e2e-chat-{n}",
         {key: handler for key, handler in routes.items() if handler},
         environment={"CONNECTIONS_TABLE": table, "PYTHONPATH": LAMBDAS, **(environment or {})},

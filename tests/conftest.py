@@ -40,7 +40,7 @@ def embedded_aws():
 @pytest.fixture(scope="session")
 def stack(embedded_aws):
     """The embedded AWS plus the local gateway, shared by every end-to-end test."""
-    from chatlib.gateway.stack import start_local_stack
+    from chatlib.local.gateway.stack import start_local_stack
 
     stack = start_local_stack()
     yield stack

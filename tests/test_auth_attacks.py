@@ -14,7 +14,6 @@ import json
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import boto3
 import jwt
@@ -23,10 +22,10 @@ import websocket
 from gateway_helpers import nothing_arrives, open_socket, receive_json, refused_status
 
 from chatlib import ConnectionStore
-from chatlib.deploy import deploy_stack, teardown_stack
+from chatlib.deploy import CHAT_TEMPLATE, deploy_stack, teardown_stack
 from chatlib.tokens import MAX_TOKEN_BYTES, mint_token, verify_token
 
-CHAT = Path(__file__).resolve().parents[1] / "infra_cfn" / "chat.yaml"
+CHAT = CHAT_TEMPLATE
 STACK = "auth-attacks"
 WRONG_SECRET = "w" * 64
 
@@ -197,7 +196,7 @@ def test_the_connect_function_refuses_to_run_without_an_authorizer(stack):
 
 def test_the_cli_mints_a_token_from_the_deployed_secret_and_it_connects(auth_chat, stack):
     url, secret, _ = auth_chat
-    command = [sys.executable, "-m", "chatlib", "token", "--stack", STACK, "--user", "dave",
+    command = [sys.executable, "-m", "chatlib.tools", "token", "--stack", STACK, "--user", "dave",
                "--room", "blue", "--ttl", "120",
                "--endpoint-url", stack.aws_endpoint_url]  # fmt: skip
     result = subprocess.run(command, capture_output=True, text=True, timeout=60)

@@ -95,9 +95,9 @@ def test_browsers_join_the_auth_step_with_the_token_as_a_subprotocol(stack, brow
     """Chromium drops a handshake whose subprotocol is not echoed: this proves the echo, and
     that a browser gets in only where its token allows."""
     from chatlib import issue_token
-    from chatlib.deploy import deploy_stack, teardown_stack
+    from chatlib.deploy import CHAT_TEMPLATE, deploy_stack, teardown_stack
 
-    template = Path(__file__).resolve().parents[1] / "infra_cfn" / "chat.yaml"
+    template = CHAT_TEMPLATE
     name = "browser-auth"
     result = deploy_stack(
         template, stack_name=name, parameters={"Step": "auth"}, progress=lambda _: None

@@ -37,7 +37,7 @@ def serving(tmp_path, *options):
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     environment["XDG_CACHE_HOME"] = str(tmp_path)
     process = subprocess.Popen(
-        [sys.executable, "-m", "chatlib", "serve", *options],
+        [sys.executable, "-m", "chatlib.tools", "serve", *options],
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
@@ -79,7 +79,7 @@ def test_serve_prints_urls_logs_each_connection_and_message_and_stops_cleanly(tm
         # the terminal chat finds the running stack by itself
         student = pexpect.spawn(
             sys.executable,
-            ["-m", "chatlib", "chat", "--room", "lobby", "--user", "student"],
+            ["-m", "chatlib.tools", "chat", "--room", "lobby", "--user", "student"],
             env=environment,
             encoding="utf-8",
             timeout=20,
@@ -99,7 +99,7 @@ def test_the_rooms_view_follows_people_joining_and_leaving(tmp_path):
         url = match.group(1)
         view = pexpect.spawn(
             sys.executable,
-            ["-m", "chatlib", "rooms", "--interval", "0.2"],
+            ["-m", "chatlib.tools", "rooms", "--interval", "0.2"],
             env=environment,
             encoding="utf-8",
             timeout=20,
@@ -125,7 +125,7 @@ def test_serve_auth_step_and_a_token_minted_in_another_terminal(tmp_path):
         read_until(process, r"tokens +: chatlib-local token --stack chat")
         assert refused_status(url, query="roomId=lobby&userId=teacher") == 401
         minted = subprocess.run(
-            [sys.executable, "-m", "chatlib", "token", "--stack", "chat", "--user", "teacher",
+            [sys.executable, "-m", "chatlib.tools", "token", "--stack", "chat", "--user", "teacher",
              "--room", "lobby"],
             capture_output=True, text=True, env=environment, timeout=60,
         )  # fmt: skip

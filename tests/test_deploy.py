@@ -11,17 +11,23 @@ from __future__ import annotations
 import itertools
 import json
 from datetime import UTC, datetime
-from pathlib import Path
 
 import boto3
 import pytest
 from gateway_helpers import nothing_arrives, open_socket, receive_json
 
-from chatlib.deploy import DeployFailed, deploy_stack, load_template, plan_deploy, teardown_stack
+from chatlib.deploy import (
+    CHAT_TEMPLATE,
+    DeployFailed,
+    deploy_stack,
+    load_template,
+    plan_deploy,
+    teardown_stack,
+)
 from chatlib.deploy.changes import ResourceChange
 from chatlib.deploy.stack import failure_from_events
 
-CHAT = Path(__file__).resolve().parents[1] / "infra_cfn" / "chat.yaml"
+CHAT = CHAT_TEMPLATE
 _numbers = itertools.count()
 
 

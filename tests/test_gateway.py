@@ -25,8 +25,8 @@ from gateway_helpers import (
 )
 
 from chatlib import ConnectionStore, create_connection_table
-from chatlib.api_definition import AuthorizerSpec, define_websocket_api
-from chatlib.gateway.stack import start_local_stack
+from chatlib.local.api_shortcut import AuthorizerSpec, define_api_shortcut
+from chatlib.local.gateway.stack import start_local_stack
 
 ENV = {"PYTHONPATH": LAMBDAS}
 
@@ -34,7 +34,7 @@ ENV = {"PYTHONPATH": LAMBDAS}
 @pytest.fixture(scope="module")
 def probe(stack):
     """An API whose routes report what they see."""
-    api = define_websocket_api(
+    api = define_api_shortcut(
         "probe",
         {
             "$connect": f"{PROBE}.connect",
@@ -60,7 +60,7 @@ def management_client(stack, api):
 @pytest.fixture(scope="module")
 def chat(stack):
     create_connection_table("gateway-chat")
-    api = define_websocket_api(
+    api = define_api_shortcut(
         "chat-rooms",
         {
             "$connect": "chatlib.handlers.connect.handler",
@@ -149,7 +149,7 @@ def test_an_unknown_api_or_stage_is_forbidden(probe, stack):
 # -- authorizer -----------------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def guarded(stack):
-    api = define_websocket_api(
+    api = define_api_shortcut(
         "guarded",
         {
             "$connect": f"{PROBE}.connect",
@@ -238,7 +238,7 @@ def test_binary_frames_arrive_base64_encoded_on_default(probe):
 
 
 def test_nested_selection_expressions_and_no_default_means_forbidden(stack):
-    api = define_websocket_api(
+    api = define_api_shortcut(
         "nested",
         {"report": f"{PROBE}.report"},
         environment=ENV,
@@ -416,7 +416,7 @@ def test_connections_errors_are_modeled(probe, stack):
 # -- the Lambda runtime ---------------------------------------------------------------------
 def test_each_function_sees_exactly_its_own_environment(probe, stack):
     _, url = probe
-    other = define_websocket_api(
+    other = define_api_shortcut(
         "other", {"$default": f"{PROBE}.report"}, environment={**ENV, "OTHER_ONLY": "other"}
     )
     ws = open_socket(url)
@@ -487,7 +487,7 @@ def test_starting_the_stack_again_returns_the_running_one(stack):
 
 
 def test_a_route_removed_from_the_deployment_is_no_longer_served(stack):
-    api = define_websocket_api(
+    api = define_api_shortcut(
         "shrinking", {"$default": f"{PROBE}.report", "report": f"{PROBE}.report"}, environment=ENV
     )
     url = stack.gateway.websocket_url(api.api_id, api.stage)

@@ -1,4 +1,5 @@
-"""The gateway's pure parts: route selection, policy evaluation, bounded JSON parsing."""
+"""The gateway's pure parts: route selection, policy evaluation, the authorizer's decision,
+bounded JSON parsing."""
 
 from __future__ import annotations
 
@@ -7,8 +8,15 @@ import json
 import pytest
 
 from chatlib.bounded_json import MAX_JSON_DEPTH, loads_bounded
-from chatlib.gateway.policy import arn_matches, policy_allows
-from chatlib.gateway.routing import evaluate_selection_expression, select_route
+from chatlib.local.event_factory import EventFactory
+from chatlib.local.gateway.authorizer import (
+    MAX_AUTHORIZER_RESULT_BYTES,
+    decide,
+    missing_identity,
+)
+from chatlib.local.gateway.lambda_runtime import Invocation
+from chatlib.local.gateway.policy import arn_matches, policy_allows
+from chatlib.local.gateway.routing import evaluate_selection_expression, select_route
 
 ROUTES = {"$connect", "$disconnect", "$default", "sendmessage"}
 EXPR = "$request.body.action"
@@ -106,3 +114,72 @@ def test_arn_wildcards():
 def test_non_json_constants_are_refused(text):
     with pytest.raises(ValueError, match="not JSON"):
         loads_bounded(text)
+
+
+METHOD = "arn:aws:execute-api:us-east-1:123456789012:abc123/dev/$connect"
+
+
+def allow(context=None, effect="Allow"):
+    statement = {"Action": "execute-api:Invoke", "Effect": effect, "Resource": METHOD}
+    result = {"principalId": "alice", "policyDocument": {"Statement": [statement]}}
+    if context is not None:
+        result["context"] = context
+    return Invocation("r", result=result)
+
+
+@pytest.mark.parametrize(
+    ("invocation", "status"),
+    [
+        (Invocation("r", error_type="Exception", error_message="Unauthorized"), 401),
+        (Invocation("r", error_type="KeyError", error_message="'token'"), 500),
+        (Invocation("r", error_type="Sandbox.Timedout", error_message="Task timed out"), 500),
+        (Invocation("r", result="Allow"), 500),
+        (Invocation("r", result={"principalId": "alice"}), 500),  # no policy at all
+        (allow(effect="Deny"), 403),
+        (allow(context="not an object"), 500),
+        (allow(context={"pad": "x" * MAX_AUTHORIZER_RESULT_BYTES}), 500),
+    ],
+)
+def test_the_authorizers_answer_becomes_the_handshake_status_api_gateway_gives(invocation, status):
+    decision = decide(invocation, METHOD)
+    assert decision.refusal == status and decision.context is None
+
+
+def test_an_allow_carries_the_scalar_context_and_the_principal():
+    decision = decide(allow({"userId": "alice", "n": 2, "ok": True, "nested": {"x": 1}}), METHOD)
+    assert decision.refusal is None
+    assert decision.context == {"userId": "alice", "n": 2, "ok": True, "principalId": "alice"}
+
+
+def test_an_allow_for_another_method_is_a_403():
+    other = METHOD.replace("abc123", "zzz999")
+    assert decide(allow(), other).refusal == 403
+
+
+@pytest.mark.parametrize(
+    ("query", "headers", "missing"),
+    [
+        ({"token": "t"}, {"Authorization": "x"}, False),
+        ({"token": ""}, {"Authorization": "x"}, True),  # present but empty counts as missing
+        ({}, {"Authorization": "x"}, True),
+        ({"token": "t"}, {"authorization": "x"}, False),  # header names ignore case
+        ({"token": "t"}, {}, True),
+    ],
+)
+def test_identity_sources_must_all_be_present(query, headers, missing):
+    sources = ("route.request.querystring.token", "route.request.header.Authorization")
+    assert missing_identity(sources, query, headers) is missing
+
+
+def test_the_authorizer_event_is_built_by_the_same_factory_as_the_connect_event():
+    events = EventFactory(seed=1)
+    event = events.authorizer_request(
+        "cid", method_arn=METHOD, query={"roomId": "blue"}, headers={"Sec-WebSocket-Protocol": "p"}
+    )
+    assert event["type"] == "REQUEST" and event["methodArn"] == METHOD
+    assert event["queryStringParameters"] == {"roomId": "blue"}
+    assert event["headers"]["Sec-WebSocket-Protocol"] == "p"
+    assert event["requestContext"]["routeKey"] == "$connect"
+    assert event["requestContext"]["connectionId"] == "cid"
+    connect = events.connect("cid")
+    assert set(connect["requestContext"]) == set(event["requestContext"])

@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from chatlib import ConnectionStore, FakeLambdaContext, capture_invocation_logs
+from chatlib import ConnectionStore, LambdaContext, capture_invocation_logs
 from chatlib.handlers import broadcast, connect, default, disconnect, room
 from chatlib.limits import MAX_PAYLOAD_BYTES
 
@@ -17,7 +17,7 @@ def join(events, standin, user, room_id, *, open_socket=True):
     """Connect like a client: $connect runs, then the socket is open for posts."""
     connection_id = events.new_connection_id()
     event = events.connect(connection_id, query={"roomId": room_id, "userId": user})
-    response = connect.handler(event, FakeLambdaContext("connect"))
+    response = connect.handler(event, LambdaContext("connect"))
     assert response["statusCode"] == 200, response
     if open_socket:
         standin.open(connection_id)
@@ -26,7 +26,7 @@ def join(events, standin, user, room_id, *, open_socket=True):
 
 def say(events, sender_id, message, handler=room.handler, **extra):
     body = {"action": "sendmessage", "message": message, **extra}
-    return handler(events.message(sender_id, body), FakeLambdaContext("sendmessage"))
+    return handler(events.message(sender_id, body), LambdaContext("sendmessage"))
 
 
 def texts(standin, connection_id):
@@ -234,7 +234,7 @@ def test_one_structured_log_line_per_invocation(events, standin):
     with capture_invocation_logs() as logs:
         cid = join(events, standin, "alice", "lobby")
         say(events, cid, "hi")
-        disconnect.handler(events.disconnect(cid), FakeLambdaContext(aws_request_id="req-1"))
+        disconnect.handler(events.disconnect(cid), LambdaContext(aws_request_id="req-1"))
     assert [line["route"] for line in logs] == ["$connect", "sendmessage", "$disconnect"]
     assert all(line["connectionId"] == cid for line in logs)
     assert [line["outcome"] for line in logs] == ["ok", "ok", "ok"]

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from chatlib.deploy.package import LAPTOP_ONLY, build_package
+from chatlib.deploy.package import build_package
 from chatlib.deploy.template import Resolver, load_template
 
 INFRA = Path(__file__).resolve().parents[1] / "infra_cfn"
@@ -97,8 +97,8 @@ def test_the_package_holds_the_handlers_and_pyjwt_but_no_laptop_only_code():
     files = set(build_package().files)
     assert "chatlib/handlers/connect.py" in files
     assert "jwt/api_jwt.py" in files
-    for name in LAPTOP_ONLY:
-        assert not any(f.startswith(f"chatlib/{name}") for f in files), name
+    for folder in ("deploy", "local", "tools"):
+        assert not any(f.startswith(f"chatlib/{folder}/") for f in files), folder
 
 
 def test_every_template_handler_imports_from_the_zip_with_only_boto3(lambda_like_python, tmp_path):
@@ -110,7 +110,7 @@ def test_every_template_handler_imports_from_the_zip_with_only_boto3(lambda_like
     script = (
         "import importlib, json, sys\n"
         "missing = []\n"
-        "for name in ('moto', 'yaml', 'websockets', 'websocket', 'h11', 'chatlib.gateway'):\n"
+        "for name in ('moto', 'yaml', 'websockets', 'websocket', 'h11', 'chatlib.local'):\n"
         "    try:\n"
         "        importlib.import_module(name)\n"
         "    except ImportError:\n"
@@ -141,7 +141,7 @@ def test_every_template_handler_imports_from_the_zip_with_only_boto3(lambda_like
         "websockets",
         "websocket",
         "h11",
-        "chatlib.gateway",
+        "chatlib.local",
     ]
     assert report["chatlib"].startswith(str(code)) and report["jwt"].startswith(str(code))
 

@@ -13,12 +13,13 @@ from pathlib import Path
 
 import pytest
 
+from chatlib.deploy import CHAT_TEMPLATE
 from chatlib.deploy.changes import ResourceChange, compare_templates, render_changes
-from chatlib.deploy.template import Resolver, TemplateError, load_template
+from chatlib.deploy.template import Resolver, TemplateError, load_template, route_handlers
 
 INFRA = Path(__file__).resolve().parents[1] / "infra_cfn"
 TEMPLATES = sorted(INFRA.glob("*.yaml"))
-CHAT = INFRA / "chat.yaml"
+CHAT = CHAT_TEMPLATE
 STEPS = ["broadcast", "rooms", "auth"]
 CODE = {"CodeBucket": "bucket", "CodeKey": "chatlib/lambda-0.zip"}
 CFN_LINT = str(Path(sys.executable).with_name("cfn-lint"))
@@ -294,3 +295,23 @@ def test_resolver_refuses_bad_parameters_with_a_clear_message(parameters, messag
 def test_load_template_refuses_text_that_is_not_a_template():
     with pytest.raises(TemplateError, match="Resources section"):
         load_template("just: a mapping")
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_route_handlers_follow_route_integration_and_function(step):
+    template = load_template(CHAT)
+    routes = route_handlers(template, {"Step": step, **CODE})
+    assert set(routes) == {"$connect", "$disconnect", "$default", "sendmessage"}
+    connect = "connect_verified" if step == "auth" else "connect"
+    assert routes["$connect"] == f"chatlib.handlers.{connect}.handler"
+    send = "broadcast" if step == "broadcast" else "room"
+    assert routes["sendmessage"] == f"chatlib.handlers.{send}.handler"
+    del template["Resources"]["SendMessageRoute"]
+    assert "sendmessage" not in route_handlers(template, {"Step": step, **CODE})
+
+
+def test_the_local_shortcut_refuses_the_step_it_cannot_define():
+    from chatlib.local.api_shortcut import define_chat_shortcut
+
+    with pytest.raises(ValueError, match="step must be one of"):
+        define_chat_shortcut("auth")

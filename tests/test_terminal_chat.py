@@ -9,7 +9,7 @@ import pexpect
 import pytest
 from chat_deployments import deploy_test_chat
 
-from chatlib.terminal_chat import describe_frame
+from chatlib.tools.terminal_chat import describe_frame
 
 
 @pytest.fixture(scope="module")
@@ -21,7 +21,7 @@ def chat_url(stack):
 def terminal(url, *arguments):
     child = pexpect.spawn(
         sys.executable,
-        ["-m", "chatlib", "chat", url, *arguments],
+        ["-m", "chatlib.tools", "chat", url, *arguments],
         encoding="utf-8",
         timeout=20,
     )
@@ -91,7 +91,7 @@ def test_frames_are_described_for_people():
 
 
 def test_the_rooms_view_renders_rooms_counts_and_people():
-    from chatlib.room_view import render_rooms
+    from chatlib.tools.room_view import render_rooms
 
     assert render_rooms({}) == "no one is connected"
     assert render_rooms({"blue": ["alice", "bob"], "lab": ["dave"]}) == (
@@ -103,7 +103,7 @@ def test_the_rooms_view_reads_live_rows_only(store):
     import time as clock
 
     from chatlib import Connection
-    from chatlib.room_view import rooms_snapshot
+    from chatlib.tools.room_view import rooms_snapshot
 
     now = int(clock.time() * 1000)
     store.put(Connection.opened("a", "blue", "alice", now))

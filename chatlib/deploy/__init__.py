@@ -1,9 +1,16 @@
-"""Deploy the chat's CloudFormation templates with boto3, to AWS or to the embedded moto.
+"""Deploy the chat's CloudFormation templates with boto3, to AWS or to the embedded one.
 
-:mod:`~chatlib.deploy.package` zips the Lambda code, :mod:`~chatlib.deploy.artifacts` keeps
-the S3 bucket, :mod:`~chatlib.deploy.stack` runs change sets and follows stack events,
-:mod:`~chatlib.deploy.template` and :mod:`~chatlib.deploy.changes` read templates without I/O,
-and :mod:`~chatlib.deploy.moto_bridge` finishes on moto what its CloudFormation skips.
+Nothing here runs in Lambda, and nothing here is specific to moto: the same calls go to AWS
+(real credentials, no endpoint override) or to an emulator, and the one place that tells the
+two apart is :mod:`~chatlib.deploy.emulator`.
+
+    package       the Lambda zip: chatlib's Lambda folders and PyJWT, reproducible
+    artifacts     the S3 bucket the zip is uploaded to
+    template      read a template and evaluate its intrinsic functions (pure)
+    changes       what a change set changes, read or computed (pure)
+    stack         change sets, stack events, outputs, teardown
+    stack_tokens  tokens signed with a deployed stack's secret
+    emulator      the seam to an emulator's bridge (:mod:`chatlib.local.moto_bridge`)
 """
 
 from chatlib.deploy.changes import ResourceChange, render_changes
@@ -17,9 +24,11 @@ from chatlib.deploy.stack import (
     stack_outputs,
     teardown_stack,
 )
-from chatlib.deploy.template import Resolver, load_template
+from chatlib.deploy.stack_tokens import issue_token
+from chatlib.deploy.template import CHAT_TEMPLATE, Resolver, load_template, route_handlers
 
 __all__ = [
+    "CHAT_TEMPLATE",
     "CodePackage",
     "DeployFailed",
     "DeployPlan",
@@ -28,9 +37,11 @@ __all__ = [
     "ResourceChange",
     "build_package",
     "deploy_stack",
+    "issue_token",
     "load_template",
     "plan_deploy",
     "render_changes",
+    "route_handlers",
     "stack_outputs",
     "teardown_stack",
 ]

@@ -1,9 +1,11 @@
-"""Package the Lambda code: chatlib's server-side modules and PyJWT, in a reproducible zip.
+"""Package the Lambda code: chatlib's Lambda folders and PyJWT, in a reproducible zip.
 
-Lambda's Python runtime brings the standard library and boto3; everything else a handler
-imports must be in the zip. The laptop-only parts of chatlib (the local gateway, the chat
-clients, the notebook helpers, the embedded AWS) stay out: they need packages Lambda does
-not have, and nothing deployed imports them.
+What ships is decided by an allow-list that is also the layout's rule: the modules at
+chatlib's root and the ``chatlib/handlers/`` package run in Lambda, and nothing else does.
+``chatlib/deploy/`` (this code), ``chatlib/local/`` (the embedded AWS and the gateway) and
+``chatlib/tools/`` (the CLI and the clients) stay out, and a new folder stays out until it
+is named here. Lambda's Python runtime brings the standard library and boto3; PyJWT is the
+one other package the handlers import.
 
 The same sources give the same bytes: entries are sorted, dated 1980-01-01 and stored with
 fixed permissions, so the content hash names the code and an unchanged package is an
@@ -20,25 +22,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-__all__ = ["LAPTOP_ONLY", "CodePackage", "build_package"]
+__all__ = ["LAMBDA_SUBPACKAGES", "CodePackage", "build_package", "lambda_files"]
 
-#: chatlib modules and packages that never run in Lambda.
-LAPTOP_ONLY = frozenset(
-    {
-        "gateway",
-        "static",
-        "deploy",
-        "client.py",
-        "terminal_chat.py",
-        "room_view.py",
-        "cli.py",
-        "__main__.py",
-        "embedded.py",
-        "api_definition.py",
-        "connections_standin.py",
-        "event_factory.py",
-    }
-)
+#: chatlib's subpackages that run in Lambda, besides the modules at its root.
+LAMBDA_SUBPACKAGES = ("handlers",)
 #: Third-party packages the handlers need that Lambda's runtime lacks.
 RUNTIME_DEPENDENCIES = ("jwt",)
 
@@ -62,12 +49,12 @@ class CodePackage:
 
 
 def build_package(extra_packages: Iterable[str] = RUNTIME_DEPENDENCIES) -> CodePackage:
-    """Zip chatlib's server-side code and ``extra_packages`` (import names) for Lambda."""
+    """Zip chatlib's Lambda code and ``extra_packages`` (import names) for Lambda."""
     entries: dict[str, bytes] = {}
     for root_name in ("chatlib", *extra_packages):
         root = _package_directory(root_name)
-        skip = LAPTOP_ONLY if root_name == "chatlib" else frozenset()
-        for path in _python_files(root, skip):
+        paths = lambda_files(root) if root_name == "chatlib" else _python_files(root)
+        for path in paths:
             entries[f"{root_name}/{path.relative_to(root).as_posix()}"] = path.read_bytes()
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
@@ -80,6 +67,14 @@ def build_package(extra_packages: Iterable[str] = RUNTIME_DEPENDENCIES) -> CodeP
     return CodePackage(data, hashlib.sha256(data).hexdigest(), tuple(sorted(entries)))
 
 
+def lambda_files(chatlib_root: Path) -> list[Path]:
+    """The files of chatlib that ship: its root modules and :data:`LAMBDA_SUBPACKAGES`."""
+    files = [path for path in sorted(chatlib_root.glob("*.py")) if path.is_file()]
+    for name in LAMBDA_SUBPACKAGES:
+        files += _python_files(chatlib_root / name)
+    return sorted(files)
+
+
 def _package_directory(import_name: str) -> Path:
     spec = importlib.util.find_spec(import_name)
     if spec is None or not spec.submodule_search_locations:
@@ -87,10 +82,9 @@ def _package_directory(import_name: str) -> Path:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
-def _python_files(root: Path, skip: frozenset[str]) -> Iterator[Path]:
+def _python_files(root: Path) -> Iterator[Path]:
     for path in sorted(root.rglob("*")):
-        relative = path.relative_to(root)
-        if relative.parts[0] in skip or "__pycache__" in relative.parts:
+        if "__pycache__" in path.relative_to(root).parts:
             continue
         if path.is_file() and path.suffix in {".py", ".typed"}:
             yield path

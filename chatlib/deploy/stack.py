@@ -1,12 +1,12 @@
 """Deploy a template with boto3: package, upload, change set, execute, events, outputs.
 
-    plan = plan_deploy("infra_cfn/chat.yaml", stack_name="chat", parameters={"Step": "rooms"})
+    plan = plan_deploy(CHAT_TEMPLATE, stack_name="chat", parameters={"Step": "rooms"})
     print(plan.render())          # what will change, before anything does
     result = plan.execute()       # streams stack events; returns the outputs
     teardown_stack("chat")        # delete the stack, empty and remove the bucket
 
 :func:`deploy_stack` does the first two in one call. The same calls work against AWS (real
-credentials, no endpoint override) and against moto; on moto, :mod:`chatlib.deploy.
+credentials, no endpoint override) and against moto; on moto, :mod:`chatlib.local.
 moto_bridge` finishes what moto's CloudFormation skips, and the update's change list is
 computed from the templates, since moto's change sets list none for updates.
 
@@ -27,7 +27,6 @@ import boto3
 from botocore.exceptions import ClientError, WaiterError
 from botocore.parsers import ResponseParserError
 
-from chatlib.deploy import moto_bridge
 from chatlib.deploy.artifacts import (
     default_bucket_name,
     delete_bucket,
@@ -40,9 +39,10 @@ from chatlib.deploy.changes import (
     from_change_set,
     render_changes,
 )
+from chatlib.deploy.emulator import finisher, is_emulated
 from chatlib.deploy.package import CodePackage, build_package
 from chatlib.deploy.template import Resolver, load_template, template_body
-from chatlib.errors import ChatlibError
+from chatlib.errors import DeployFailed
 
 __all__ = [
     "DeployFailed",
@@ -60,17 +60,6 @@ TemplateSource = str | Path | Mapping[str, Any]
 _NO_CHANGE_REASONS = ("didn't contain changes", "No updates are to be performed")
 _BUSY = ("_IN_PROGRESS",)
 _DONE = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
-
-
-class DeployFailed(ChatlibError):
-    """The stack did not reach CREATE_COMPLETE / UPDATE_COMPLETE; the message says why."""
-
-    code = "DeployFailed"
-
-    def __init__(self, message: str, *, status: str = "", reasons: tuple[str, ...] = ()) -> None:
-        super().__init__(message)
-        self.status = status
-        self.reasons = reasons
 
 
 @dataclass
@@ -160,7 +149,7 @@ def plan_deploy(
 ) -> DeployPlan:
     """Package and upload the code, then create and describe a change set (not executed)."""
     cloudformation = boto3.client("cloudformation")
-    emulated = moto_bridge.is_emulated(cloudformation)
+    emulated = is_emulated(cloudformation)
     document = load_template(template)
     values = dict(parameters or {})
     package = None
@@ -236,8 +225,8 @@ def stack_outputs(stack_name: str) -> dict[str, str]:
     """The outputs of a deployed stack, as CloudFormation reports them (on moto, resolved by
     the bridge, since moto leaves those that refer to skipped resources unresolved)."""
     cloudformation = boto3.client("cloudformation")
-    if moto_bridge.is_emulated(cloudformation):
-        return moto_bridge.outputs(stack_name, *_deployed(cloudformation, stack_name))
+    if is_emulated(cloudformation):
+        return finisher().outputs(stack_name, *_deployed(cloudformation, stack_name))
     stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
     return {output["OutputKey"]: output["OutputValue"] for output in stack.get("Outputs", [])}
 
@@ -249,9 +238,9 @@ def teardown_stack(
     cloudformation = boto3.client("cloudformation")
     if _status(stack_name) is not None:
         cloudformation.delete_stack(StackName=stack_name)
-        emulated = moto_bridge.is_emulated(cloudformation)
+        emulated = is_emulated(cloudformation)
         if emulated:
-            moto_bridge.remove(stack_name, progress)
+            finisher().remove(stack_name, progress)
         try:
             cloudformation.get_waiter("stack_delete_complete").wait(
                 StackName=stack_name,
@@ -404,5 +393,5 @@ def failure_from_events(
 
 def _outputs(plan: DeployPlan, progress: Progress = print) -> dict[str, Any]:
     if plan.emulated:
-        return moto_bridge.reconcile(plan.stack_name, plan.template, plan.parameters, progress)
+        return finisher().reconcile(plan.stack_name, plan.template, plan.parameters, progress)
     return stack_outputs(plan.stack_name)

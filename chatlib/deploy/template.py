@@ -3,7 +3,7 @@
 CloudFormation itself evaluates templates on AWS. We need the same evaluation in two places
 where it cannot: to see what an update changes when moto's change sets list nothing
 (:mod:`chatlib.deploy.changes`), and to build the resources moto's CloudFormation skips
-(:mod:`chatlib.deploy.moto_bridge`). The resolver below covers what our templates use:
+(:mod:`chatlib.local.moto_bridge`). The resolver below covers what our templates use:
 ``Ref``, ``Fn::GetAtt``, ``Fn::Sub``, ``Fn::If``, ``Fn::Join``, ``Fn::Select``, conditions
 (``Fn::Equals``, ``Fn::Not``, ``Fn::And``, ``Fn::Or``) and ``AWS::NoValue``.
 
@@ -22,14 +22,22 @@ from typing import Any
 
 import yaml
 
-__all__ = ["Resolver", "TemplateError", "load_template", "template_body"]
+from chatlib.errors import TemplateError
+
+__all__ = [
+    "CHAT_TEMPLATE",
+    "Resolver",
+    "TemplateError",
+    "load_template",
+    "route_handlers",
+    "template_body",
+]
+
+#: The course's template: the whole chat, its ``Step`` parameter picking the teaching step.
+CHAT_TEMPLATE = Path(__file__).resolve().parents[2] / "infra_cfn" / "chat.yaml"
 
 _NO_VALUE = object()
 _SUB_VARIABLE = re.compile(r"\$\{([^!}][^}]*)\}")
-
-
-class TemplateError(ValueError):
-    """The template uses something the resolver does not know, or is malformed."""
 
 
 class _CloudFormationLoader(yaml.SafeLoader):
@@ -241,3 +249,32 @@ class Resolver:
             return str(self._reference(name))
 
         return _SUB_VARIABLE.sub(replace, text).replace("${!", "${")
+
+
+def route_handlers(
+    template: Mapping[str, Any], parameters: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """``{route key: Lambda handler}`` as the template wires them for these parameters.
+
+    Follows each included ``AWS::ApiGatewayV2::Route`` to its integration and on to the
+    function whose ARN the integration's URI names, and reads that function's ``Handler``.
+    A route with no Lambda integration is left out. This is how a caller that does not run
+    CloudFormation (the local shortcut of notebooks 02 and 03) learns the routes without
+    repeating them.
+    """
+    resolver = Resolver(template, parameters)
+    resources = resolver.resources()
+    handlers: dict[str, str] = {}
+    for resource in resources.values():
+        if resource["Type"] != "AWS::ApiGatewayV2::Route":
+            continue
+        properties = resource["Properties"]
+        target = re.fullmatch(r"integrations/<Ref (\w+)>", str(properties.get("Target", "")))
+        if target is None or target.group(1) not in resources:
+            continue
+        uri = str(resources[target.group(1)]["Properties"].get("IntegrationUri", ""))
+        function = re.search(r"<GetAtt (\w+)\.Arn>", uri)
+        if function is None or function.group(1) not in resources:
+            continue
+        handlers[properties["RouteKey"]] = resources[function.group(1)]["Properties"]["Handler"]
+    return handlers

@@ -1,6 +1,6 @@
 """One Lambda function instance: the child process the local runtime starts per instance.
 
-Run as ``python -m chatlib.gateway.lambda_worker <handler> <fd>``. It imports the handler
+Run as ``python -m chatlib.local.gateway.lambda_worker <handler> <fd>``. It imports the handler
 once (a cold start), then serves invocations one at a time over the socket ``fd``, keeping
 module state between them (warm invocations), as a Lambda execution environment does. Its
 environment is exactly the function's configured one plus Lambda's reserved variables, set
@@ -22,6 +22,8 @@ import sys
 import time
 import traceback
 from typing import Any
+
+from chatlib.local.lambda_context import LambdaContext
 
 _request_id = ""
 
@@ -47,24 +49,6 @@ def _read_exactly(sock: socket.socket, size: int) -> bytes | None:
             return None
         chunks += chunk
     return bytes(chunks)
-
-
-class LambdaContext:
-    """The attributes of Lambda's context object that handlers use."""
-
-    def __init__(self, request_id: str, deadline: float) -> None:
-        import os
-
-        self.aws_request_id = request_id
-        self.function_name = os.environ.get("AWS_LAMBDA_FUNCTION_NAME", "")
-        self.function_version = os.environ.get("AWS_LAMBDA_FUNCTION_VERSION", "$LATEST")
-        self.memory_limit_in_mb = os.environ.get("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
-        self.invoked_function_arn = os.environ.get("CHATLIB_FUNCTION_ARN", "")
-        self.log_group_name = f"/aws/lambda/{self.function_name}"
-        self._deadline = deadline
-
-    def get_remaining_time_in_millis(self) -> int:
-        return max(0, int((self._deadline - time.time()) * 1000))
 
 
 class _RequestIdFilter(logging.Filter):
@@ -110,7 +94,9 @@ def main() -> None:
         try:
             if load_error is not None:
                 raise load_error
-            result = handler(request["event"], LambdaContext(_request_id, request["deadline"]))
+            result = handler(
+                request["event"], LambdaContext.from_environment(_request_id, request["deadline"])
+            )
             reply = {"ok": True, "result": json.loads(json.dumps(result))}
         except Exception as error:
             message = str(error)

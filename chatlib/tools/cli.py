@@ -1,4 +1,4 @@
-"""``chatlib-local`` (or ``python -m chatlib``): the local stack from a terminal, for instructors.
+"""``chatlib-local`` (``python -m chatlib.tools``): the local stack in a terminal, for instructors.
 
     chatlib-local serve [--step rooms|broadcast|auth] [--websocket-port N] [--connections-port N]
                         [--aws-port N] [--quiet]
@@ -10,7 +10,7 @@
 ``serve`` starts the embedded AWS and the local gateway, deploys ``infra_cfn/chat.yaml`` as
 stack ``chat`` at the chosen teaching step (as notebook 04 does), prints the URLs, then one
 line per connection and message until Ctrl-C. ``chat`` is a terminal chat client
-(:mod:`chatlib.terminal_chat`); without a URL it joins the stack ``serve`` is running.
+(:mod:`chatlib.tools.terminal_chat`); without a URL it joins the stack ``serve`` is running.
 ``rooms`` redraws who is in which room, read from that stack's connection table, every second.
 ``token`` prints a JWT for a user and rooms, signed with the secret a deployed auth-step stack
 generated (read from Secrets Manager): from the running local stack's embedded AWS, or from AWS
@@ -29,12 +29,12 @@ import signal
 import sys
 import threading
 from pathlib import Path
+from typing import Any
 
 __all__ = ["main"]
 
-#: The stack ``serve`` deploys, from the course's template.
+#: The stack ``serve`` deploys, from the course's template (:data:`chatlib.CHAT_TEMPLATE`).
 STACK = "chat"
-TEMPLATE = Path(__file__).resolve().parents[1] / "infra_cfn" / "chat.yaml"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -68,21 +68,28 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _state_file() -> Path:
-    """Where ``serve`` tells ``chat`` its URL."""
+    """Where ``serve`` tells ``chat``, ``rooms`` and ``token`` about the stack it runs."""
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
     return Path(base) / "chatlib" / "local-stack.json"
 
 
-def chat(args: argparse.Namespace) -> int:
-    from chatlib.terminal_chat import run_chat
+def read_serve_state() -> dict[str, Any] | None:
+    """What the running ``serve`` wrote (URLs, endpoint, region, table, stack, pid), or
+    ``None`` when no ``serve`` has written it or it cannot be read."""
+    try:
+        state = json.loads(_state_file().read_text())
+    except (OSError, ValueError):
+        return None
+    return state if isinstance(state, dict) else None
 
-    url = args.url
+
+def chat(args: argparse.Namespace) -> int:
+    from chatlib.tools.terminal_chat import run_chat
+
+    url = args.url or (read_serve_state() or {}).get("websocket_url")
     if url is None:
-        try:
-            url = json.loads(_state_file().read_text())["websocket_url"]
-        except (OSError, ValueError, KeyError):
-            print("no URL given and no local stack running: start `chatlib-local serve` first")
-            return 1
+        print("no URL given and no local stack running: start `chatlib-local serve` first")
+        return 1
     return run_chat(
         url,
         room_id=args.room,
@@ -95,12 +102,12 @@ def chat(args: argparse.Namespace) -> int:
 
 
 def serve(args: argparse.Namespace) -> int:
-    from chatlib.deploy import deploy_stack
-    from chatlib.gateway.stack import start_local_stack
+    from chatlib.deploy import CHAT_TEMPLATE, deploy_stack
+    from chatlib.local.gateway.stack import start_local_stack
 
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-    gateway_log = logging.getLogger("chatlib.gateway")
+    gateway_log = logging.getLogger("chatlib.local.gateway")
     gateway_log.addHandler(handler)
     gateway_log.setLevel(logging.WARNING if args.quiet else logging.INFO)
     gateway_log.propagate = False
@@ -115,7 +122,7 @@ def serve(args: argparse.Namespace) -> int:
         aws_port=args.aws_port,
     )
     result = deploy_stack(
-        TEMPLATE, stack_name=STACK, parameters={"Step": args.step}, progress=lambda _: None
+        CHAT_TEMPLATE, stack_name=STACK, parameters={"Step": args.step}, progress=lambda _: None
     )
     api_id, stage = result.outputs["ApiId"], result.outputs["WebSocketUrl"].rsplit("/", 1)[1]
     url = stack.gateway.websocket_url(api_id, stage)
@@ -154,8 +161,8 @@ def serve(args: argparse.Namespace) -> int:
     # Should the shutdown (or the interpreter's exit after it) ever hang, say where, in the
     # log a test or an instructor sees, and end the process.
     faulthandler.dump_traceback_later(30, exit=True)
-    with contextlib.suppress(OSError):
-        if json.loads(state.read_text()).get("pid") == os.getpid():
+    if (read_serve_state() or {}).get("pid") == os.getpid():
+        with contextlib.suppress(OSError):
             state.unlink()
     stack.stop()
     return 0
@@ -164,12 +171,11 @@ def serve(args: argparse.Namespace) -> int:
 def rooms(args: argparse.Namespace) -> int:
     import boto3
 
-    from chatlib.room_view import watch_rooms
     from chatlib.store import ConnectionStore
+    from chatlib.tools.room_view import watch_rooms
 
-    try:
-        state = json.loads(_state_file().read_text())
-    except (OSError, ValueError):
+    state = read_serve_state()
+    if state is None:
         print("no local stack running: start `chatlib-local serve` first")
         return 1
     client = boto3.client(
@@ -186,13 +192,12 @@ def rooms(args: argparse.Namespace) -> int:
 
 
 def token(args: argparse.Namespace) -> int:
+    from chatlib.deploy import issue_token
     from chatlib.errors import ChatlibError
-    from chatlib.token_secret import issue_token
 
     endpoint = args.endpoint_url
     if endpoint is None and not args.aws:
-        with contextlib.suppress(OSError, ValueError, KeyError):
-            endpoint = json.loads(_state_file().read_text())["aws_endpoint_url"]
+        endpoint = (read_serve_state() or {}).get("aws_endpoint_url")
     if endpoint:
         os.environ["AWS_ENDPOINT_URL"] = endpoint
         for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):

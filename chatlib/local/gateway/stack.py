@@ -19,11 +19,11 @@ from typing import Any, TypeVar
 
 import boto3
 
-from chatlib.embedded import EmbeddedAWS, running_embedded_aws, start_embedded_aws
-from chatlib.gateway.deployment import Deployment, load_deployment
-from chatlib.gateway.server import GatewayOptions, LocalGateway
+from chatlib.local.embedded import EmbeddedAWS, running_embedded_aws, start_embedded_aws
+from chatlib.local.gateway.deployment import Deployment, load_deployment
+from chatlib.local.gateway.server import GatewayOptions, LocalGateway
 
-__all__ = ["LocalStack", "running_local_stack", "start_local_stack"]
+__all__ = ["LocalStack", "start_local_stack"]
 
 T = TypeVar("T")
 _AWS_URL = re.compile(
@@ -133,10 +133,6 @@ class LocalStack:
                 self.aws.stop()
             if _running is self:
                 _running = None
-
-
-def running_local_stack() -> LocalStack | None:
-    return _running
 
 
 def start_local_stack(

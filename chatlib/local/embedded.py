@@ -67,7 +67,7 @@ def start_embedded_aws(*, port: int = 0, region: str | None = None) -> EmbeddedA
         # werkzeug logs every request to stderr unless told otherwise; that is noise here.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         # moto's CloudFormation warns for each resource type it has no model for; the deploy
-        # helper's bridge builds those (chatlib.deploy.moto_bridge), so the warning is noise.
+        # helper's bridge builds those (chatlib.local.moto_bridge), so the warning is noise.
         logging.getLogger("moto").addFilter(_quiet_about_bridged_types)
         warnings.filterwarnings("ignore", message="Tried to parse .* not supported by moto")
         warnings.filterwarnings("ignore", message="Unable to delete .* as it was never created")

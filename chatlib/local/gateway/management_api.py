@@ -7,7 +7,8 @@ same port, the browser chat page at ``/chat``).
 
 An id that is unknown, closed, or still in ``$connect`` answers 410 with
 ``x-amzn-ErrorType: GoneException``, so boto3 raises ``GoneException``; a body over 128 KB
-answers 413 ``PayloadTooLargeException``. (On AWS the API's id is in the host name; here
+answers 413 ``PayloadTooLargeException`` (every reply comes from
+:mod:`chatlib.local.connections_replies`). (On AWS the API's id is in the host name; here
 it is the first path segment.) Requests are not signature-checked.
 
 The ``websockets`` server cannot read request bodies, hence this separate small server;
@@ -17,33 +18,20 @@ keep-alive is supported because boto3 reuses its connections.
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 from urllib.parse import unquote
 
 import h11
 
-from chatlib.gateway.connections import ConnectionRegistry, LiveConnection
 from chatlib.limits import MAX_PAYLOAD_BYTES
+from chatlib.local import connections_replies as replies
+from chatlib.local.connections_replies import Reply
+from chatlib.local.gateway.connections import ConnectionRegistry, LiveConnection
 
 __all__ = ["ManagementAPI"]
 
-log = logging.getLogger("chatlib.gateway.management")
-
-Reply = tuple[int, dict[str, str], bytes]
-
-
-def _iso(epoch_ms: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_ms / 1000)) + (
-        f".{epoch_ms % 1000:03d}Z"
-    )
-
-
-def _error(status: int, error_type: str, message: str | None) -> Reply:
-    body = json.dumps({"message": message}).encode()
-    return status, {"x-amzn-ErrorType": error_type, "Content-Type": "application/json"}, body
+log = logging.getLogger("chatlib.local.gateway.management")
 
 
 class ManagementAPI:
@@ -72,34 +60,34 @@ class ManagementAPI:
         parts = path.split("/")
         # ["", apiId, stage, "@connections", id]
         if len(parts) != 5 or parts[0] or parts[3] != "@connections":
-            return _error(403, "ForbiddenException", "Forbidden")
+            return replies.forbidden()
         api_id, stage, connection_id = parts[1], parts[2], unquote(parts[4])
         connection = self._registry.open(connection_id, api_id, stage)
         if method == "POST":
             if len(body) > MAX_PAYLOAD_BYTES:
-                return _error(413, "PayloadTooLargeException", "Message too long")
+                return replies.too_large()
             if connection is None:
-                return _error(410, "GoneException", None)
+                return replies.gone()
             try:
                 await connection.websocket.send(_as_frame(body))
             except Exception:
-                return _error(410, "GoneException", None)
+                return replies.gone()
             connection.touch()
             self.posts += 1
-            return 200, {}, b""
+            return replies.ok()
         if connection is None:
-            return _error(410, "GoneException", None)
+            return replies.gone()
         if method == "GET":
-            info = {
-                "connectedAt": _iso(connection.connected_at),
-                "identity": {"sourceIp": connection.source_ip, "userAgent": connection.user_agent},
-                "lastActiveAt": _iso(connection.last_active_at),
-            }
-            return 200, {"Content-Type": "application/json"}, json.dumps(info).encode()
+            return replies.connection_info(
+                connected_at=connection.connected_at,
+                source_ip=connection.source_ip,
+                user_agent=connection.user_agent,
+                last_active_at=connection.last_active_at,
+            )
         if method == "DELETE":
             await self._on_close(connection)
-            return 204, {}, b""
-        return _error(403, "ForbiddenException", "Forbidden")
+            return replies.no_content()
+        return replies.forbidden()
 
     async def serve_client(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
@@ -115,7 +103,7 @@ class ManagementAPI:
                     status, headers, payload = await self.handle(method, target, body)
                 except Exception:
                     log.exception("@connections %s %s failed", method, target)
-                    status, headers, payload = _error(500, "InternalServerError", "Internal error")
+                    status, headers, payload = replies.internal_error()
                 response_headers = [(k, v) for k, v in headers.items()]
                 if status != 204:
                     response_headers.append(("Content-Length", str(len(payload))))

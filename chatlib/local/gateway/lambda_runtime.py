@@ -2,7 +2,7 @@
 
 Why processes: each function must see exactly its own environment variables, and a handler
 that hangs or crashes must not take the gateway with it. So every instance is a child
-process (:mod:`chatlib.gateway.lambda_worker`) started with the function's configured
+process (:mod:`chatlib.local.gateway.lambda_worker`) started with the function's configured
 environment plus Lambda's reserved variables. Instances stay warm between invocations; a
 busy function gets more instances (up to a limit), like Lambda's scaling. A handler that
 runs past its timeout is killed, as Lambda does, and the next invocation starts cold.
@@ -26,11 +26,11 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from chatlib.gateway.deployment import FunctionConfig
+from chatlib.local.gateway.deployment import FunctionConfig
 
 __all__ = ["FunctionLogs", "Invocation", "LambdaRuntime"]
 
-log = logging.getLogger("chatlib.gateway.runtime")
+log = logging.getLogger("chatlib.local.gateway.runtime")
 
 
 @dataclass
@@ -262,7 +262,7 @@ class LambdaRuntime:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
                 "-m",
-                "chatlib.gateway.lambda_worker",
+                "chatlib.local.gateway.lambda_worker",
                 function.handler,
                 str(child.fileno()),
                 pass_fds=(child.fileno(),),

@@ -17,7 +17,7 @@ from typing import IO, Any
 
 import websocket
 
-from chatlib.client import ChatClient
+from chatlib.tools.client import ChatClient
 
 __all__ = ["describe_frame", "run_chat"]
 

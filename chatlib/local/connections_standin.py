@@ -1,11 +1,12 @@
 """A STAND-IN for API Gateway's ``@connections`` API, for unit tests of the handlers.
 
-The notebooks and end-to-end tests use the local gateway (:mod:`chatlib.gateway`), which has
+The notebooks and end-to-end tests use the local gateway (:mod:`chatlib.local.gateway`), which has
 real WebSocket clients behind ``@connections``. This stand-in is the small, fast double that
 lets a test call a handler directly and read what it posted.
 
 It is a real HTTP server on loopback that answers the management API's calls the way AWS
-does, so the handlers' boto3 ``apigatewaymanagementapi`` client cannot tell the difference:
+does (with the replies of :mod:`chatlib.local.connections_replies`, as the gateway does), so
+the handlers' ``@connections`` sender (:mod:`chatlib.sender`) cannot tell the difference:
 
     POST   /{stage}/@connections/{id}   200, or 410 GoneException for an id that is not open,
                                         413 PayloadTooLargeException over 128 KB
@@ -13,8 +14,9 @@ does, so the handlers' boto3 ``apigatewaymanagementapi`` client cannot tell the 
     DELETE /{stage}/@connections/{id}   204 and the connection is closed; or 410
 
 What it is not: there are no WebSocket clients behind it. "Opening" a connection only makes
-an inbox that collects the frames posted to it, which a notebook can then print. Errors carry
-``x-amzn-ErrorType`` so boto3 raises the modeled exception (``client.exceptions.GoneException``).
+an inbox that collects the frames posted to it, which a test can then read. Why it exists
+beside the gateway: a handler unit test calls the handler directly, with no WebSocket client
+to connect first, and reads back exactly the frames each connection was sent.
 """
 
 from __future__ import annotations
@@ -29,6 +31,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from chatlib.limits import MAX_PAYLOAD_BYTES
+from chatlib.local import connections_replies as replies
 
 __all__ = ["ConnectionsStandIn"]
 
@@ -148,62 +151,39 @@ class ConnectionsStandIn:
         with self._lock:
             self.requests += 1
             self.last_headers = dict(request.headers.items())
+            status, headers, payload = self._answer(method, request.path, body)
+        request.send_response(status)
+        for name, value in headers.items():
+            request.send_header(name, value)
+        if status != HTTPStatus.NO_CONTENT:
+            request.send_header("Content-Length", str(len(payload)))
+        request.end_headers()
+        if payload and status != HTTPStatus.NO_CONTENT:
+            request.wfile.write(payload)
+
+    def _answer(self, method: str, path: str, body: bytes) -> replies.Reply:
         prefix = f"/{self.stage}/@connections/"
-        if not request.path.startswith(prefix):
-            return _reply(request, HTTPStatus.FORBIDDEN, "ForbiddenException", "Forbidden")
-        connection_id = unquote(request.path[len(prefix) :])
-        with self._lock:
-            inbox = self._open.get(connection_id)
-            if inbox is None:
-                return _reply(request, HTTPStatus.GONE, "GoneException", None)
-            now = int(time.time() * 1000)
-            if method == "POST":
-                if len(body) > MAX_PAYLOAD_BYTES:
-                    return _reply(
-                        request,
-                        HTTPStatus.REQUEST_ENTITY_TOO_LARGE,
-                        "PayloadTooLargeException",
-                        "Message too long",
-                    )
-                inbox.frames.append(body)
-                inbox.last_active_at = now
-                return _reply(request, HTTPStatus.OK)
-            if method == "GET":
-                info = {
-                    "connectedAt": _iso(inbox.connected_at),
-                    "identity": {"sourceIp": "127.0.0.1", "userAgent": "stand-in"},
-                    "lastActiveAt": _iso(inbox.last_active_at or inbox.connected_at),
-                }
-                return _reply(request, HTTPStatus.OK, payload=info)
-            self._closed[connection_id] = self._open.pop(connection_id)
-            return _reply(request, HTTPStatus.NO_CONTENT)
-
-
-def _reply(
-    request: BaseHTTPRequestHandler,
-    status: HTTPStatus,
-    error_type: str | None = None,
-    message: str | None = None,
-    payload: dict[str, Any] | None = None,
-) -> None:
-    if error_type is not None:
-        payload = {"message": message}
-    data = b"" if payload is None else json.dumps(payload).encode()
-    request.send_response(status)
-    if error_type is not None:
-        request.send_header("x-amzn-ErrorType", error_type)
-    if status != HTTPStatus.NO_CONTENT:
-        request.send_header("Content-Type", "application/json")
-        request.send_header("Content-Length", str(len(data)))
-    request.end_headers()
-    if data and status != HTTPStatus.NO_CONTENT:
-        request.wfile.write(data)
-
-
-def _iso(epoch_ms: int) -> str:
-    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_ms / 1000)) + (
-        f".{epoch_ms % 1000:03d}Z"
-    )
+        if not path.startswith(prefix):
+            return replies.forbidden()
+        connection_id = unquote(path[len(prefix) :])
+        inbox = self._open.get(connection_id)
+        if inbox is None:
+            return replies.gone()
+        if method == "POST":
+            if len(body) > MAX_PAYLOAD_BYTES:
+                return replies.too_large()
+            inbox.frames.append(body)
+            inbox.last_active_at = int(time.time() * 1000)
+            return replies.ok()
+        if method == "GET":
+            return replies.connection_info(
+                connected_at=inbox.connected_at,
+                source_ip="127.0.0.1",
+                user_agent="stand-in",
+                last_active_at=inbox.last_active_at or inbox.connected_at,
+            )
+        self._closed[connection_id] = self._open.pop(connection_id)
+        return replies.no_content()
 
 
 def _decode(frame: bytes) -> Any:

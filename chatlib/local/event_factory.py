@@ -18,10 +18,9 @@ import random
 import time
 import uuid
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["EventFactory", "FakeLambdaContext", "new_connection_id"]
+__all__ = ["EventFactory", "new_connection_id"]
 
 
 def new_connection_id(rng: random.Random | None = None) -> str:
@@ -96,6 +95,28 @@ class EventFactory:
             "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} or None,
             "requestContext": self._context(connection_id, "$connect", "CONNECT", now, authorizer),
             "isBase64Encoded": False,
+        }
+
+    def authorizer_request(
+        self,
+        connection_id: str,
+        *,
+        method_arn: str,
+        query: Mapping[str, str] | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> dict[str, Any]:
+        """The REQUEST authorizer's event for a ``$connect``: the handshake's headers and
+        query, its request context, and the ``methodArn`` the policy must allow."""
+        connect = self.connect(connection_id, query=query, headers=headers)
+        return {
+            "type": "REQUEST",
+            "methodArn": method_arn,
+            "headers": connect["headers"],
+            "multiValueHeaders": connect["multiValueHeaders"],
+            "queryStringParameters": connect["queryStringParameters"],
+            "multiValueQueryStringParameters": connect["multiValueQueryStringParameters"],
+            "stageVariables": {},
+            "requestContext": connect["requestContext"],
         }
 
     def message(
@@ -178,26 +199,3 @@ class EventFactory:
 
     def _now_ms(self) -> int:
         return int(self._clock() * 1000)
-
-
-@dataclass
-class FakeLambdaContext:
-    """A stand-in for the Lambda context object, for invoking a handler by hand.
-
-    It has the attributes handlers commonly read; the remaining time counts down from
-    ``timeout_seconds`` but nothing enforces it (the local gateway's runtime does).
-    """
-
-    function_name: str = "chat-handler"
-    timeout_seconds: float = 10.0
-    memory_limit_in_mb: int = 128
-    aws_request_id: str = field(default_factory=lambda: str(uuid.uuid4()))
-    _started: float = field(default_factory=time.monotonic, repr=False)
-
-    @property
-    def invoked_function_arn(self) -> str:
-        return f"arn:aws:lambda:us-east-1:123456789012:function:{self.function_name}"
-
-    def get_remaining_time_in_millis(self) -> int:
-        elapsed = time.monotonic() - self._started
-        return max(0, int((self.timeout_seconds - elapsed) * 1000))

@@ -1,10 +1,15 @@
-"""Define a WebSocket API and its functions with boto3 control-plane calls.
+"""The local shortcut: the chat's API defined with boto3 calls, before CloudFormation is taught.
 
-This is how the chat gets into the embedded AWS until the CloudFormation step: the same
-``apigatewayv2`` and ``lambda`` calls a template would make, so the local gateway serves
-exactly what was defined. Note what the local runtime does with the functions' code: it
-runs the ``Handler`` from the installed ``chatlib`` (or from the function's own
-``PYTHONPATH``), not the uploaded zip, which here is a placeholder.
+Notebooks 02, 03 and 06 need a deployed chat before notebook 04 teaches the template. This
+makes the same ``apigatewayv2`` and ``lambda`` control-plane calls a template would, in the
+embedded AWS, so the local gateway serves exactly what was defined. It is not a deploy: no
+stack, no roles worth the name, no package. The route table comes from
+``infra_cfn/chat.yaml`` itself (:func:`chatlib.deploy.route_handlers`), so the shortcut and
+the template cannot disagree about which handler serves which route.
+
+Note what the local runtime does with the functions' code: it runs the ``Handler`` from the
+installed ``chatlib`` (or from the function's own ``PYTHONPATH``), not the uploaded zip,
+which here is a placeholder.
 """
 
 from __future__ import annotations
@@ -18,9 +23,10 @@ from typing import Any
 
 import boto3
 
+from chatlib.deploy.template import CHAT_TEMPLATE, load_template, route_handlers
 from chatlib.table import create_connection_table
 
-__all__ = ["AuthorizerSpec", "DefinedApi", "define_websocket_api", "deploy_chat"]
+__all__ = ["AuthorizerSpec", "DefinedApi", "define_api_shortcut", "define_chat_shortcut"]
 
 _TRUST_POLICY = {
     "Version": "2012-10-17",
@@ -89,7 +95,7 @@ def _function(
         )["FunctionArn"]
 
 
-def define_websocket_api(
+def define_api_shortcut(
     name: str,
     routes: Mapping[str, str],
     *,
@@ -164,31 +170,24 @@ def define_websocket_api(
     return DefinedApi(api_id, stage, names)
 
 
-_STEPS = {
-    "broadcast": "chatlib.handlers.broadcast.handler",
-    "rooms": "chatlib.handlers.room.handler",
-}
+#: The steps the shortcut can define: the auth step needs the template's secret and authorizer.
+SHORTCUT_STEPS = ("broadcast", "rooms")
 
 
-def deploy_chat(
+def define_chat_shortcut(
     step: str = "rooms",
     *,
     name: str = "chat",
     table_name: str = "chat-connections",
     stage: str = "dev",
 ) -> DefinedApi:
-    """The chat of a teaching step (``"broadcast"`` or ``"rooms"``), with its table."""
-    if step not in _STEPS:
-        raise ValueError(f"step must be one of {sorted(_STEPS)}, not {step!r}")
+    """The chat of a teaching step (``"broadcast"`` or ``"rooms"``), with its table, routed
+    as ``infra_cfn/chat.yaml`` routes it at that step."""
+    if step not in SHORTCUT_STEPS:
+        raise ValueError(f"step must be one of {list(SHORTCUT_STEPS)}, not {step!r}")
     create_connection_table(table_name)
-    return define_websocket_api(
-        name,
-        {
-            "$connect": "chatlib.handlers.connect.handler",
-            "$disconnect": "chatlib.handlers.disconnect.handler",
-            "$default": "chatlib.handlers.default.handler",
-            "sendmessage": _STEPS[step],
-        },
-        stage=stage,
-        environment={"CONNECTIONS_TABLE": table_name},
+    template = load_template(CHAT_TEMPLATE)
+    routes = route_handlers(template, {"Step": step, "CodeBucket": "-", "CodeKey": "-"})
+    return define_api_shortcut(
+        name, routes, stage=stage, environment={"CONNECTIONS_TABLE": table_name}
     )

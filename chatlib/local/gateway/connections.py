@@ -6,13 +6,14 @@ A connection is *connecting* while ``$connect`` runs (posts to it answer 410, as
 
 from __future__ import annotations
 
+import asyncio
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from websockets.asyncio.server import ServerConnection
 
-__all__ = ["ConnectionRegistry", "LiveConnection"]
+__all__ = ["ConnectionRegistry", "LiveConnection", "Limits", "watch_limits"]
 
 
 def _now_ms() -> int:
@@ -60,8 +61,26 @@ class ConnectionRegistry:
             return None
         return connection
 
-    def all_open(self) -> list[LiveConnection]:
-        return [c for c in self._connections.values() if c.is_open]
-
     def __len__(self) -> int:
         return len(self._connections)
+
+
+class Limits(Protocol):
+    idle_timeout: float
+    max_duration: float
+
+
+async def watch_limits(live: LiveConnection, limits: Limits) -> None:
+    """Close a connection idle for ``idle_timeout`` seconds or open for ``max_duration``
+    (1001 Going away), as API Gateway does after 10 minutes idle or 2 hours in all."""
+    tick = max(0.05, min(limits.idle_timeout, limits.max_duration, 5.0) / 4)
+    while True:
+        await asyncio.sleep(tick)
+        now = time.time() * 1000
+        idle = now - live.last_active_at > limits.idle_timeout * 1000
+        too_long = now - live.connected_at > limits.max_duration * 1000
+        if idle or too_long:
+            live.closed_by_gateway = (1001, "Going away")
+            assert live.websocket is not None
+            await live.websocket.close(1001, "Going away")
+            return

@@ -12,8 +12,9 @@ After moto has run a change set, :func:`reconcile` makes moto's services hold wh
 template declares, through the same boto3 control-plane calls: the API with its routes,
 integrations, authorizers and stage in ``apigatewayv2`` (so the local gateway serves exactly
 the deployed stack), the alarms, TTL, function configuration and role policies; and it
-resolves the outputs. Nothing here runs against AWS: :func:`is_emulated` decides, from the
-endpoint the clients talk to. Each step reports a line, like a stack event, marked as the
+resolves the outputs. Nothing here runs against AWS: the deploy helper reaches this module
+only through :mod:`chatlib.deploy.emulator`, when the endpoint the clients talk to is not
+AWS's. Each step reports a line, like a stack event, marked as the
 bridge's.
 """
 
@@ -26,8 +27,9 @@ from typing import Any
 import boto3
 
 from chatlib.deploy.template import Resolver
+from chatlib.table import enable_ttl
 
-__all__ = ["is_emulated", "outputs", "reconcile", "remove"]
+__all__ = ["outputs", "reconcile", "remove"]
 
 _API = "AWS::ApiGatewayV2::Api"
 _API_CHILDREN = (  # created in this order: each may refer to the ones before
@@ -42,12 +44,6 @@ _STACK_TAG = "chatlib:stack"
 _LOGICAL_TAG = "chatlib:logical-id"
 
 Progress = Callable[[str], None]
-
-
-def is_emulated(client: Any) -> bool:
-    """True when ``client`` talks to an emulator (an endpoint override), not to AWS."""
-    host = client.meta.endpoint_url.split("://", 1)[-1].split("/", 1)[0].split(":", 1)[0]
-    return not (host.endswith(".amazonaws.com") or host.endswith(".amazonaws.com.cn"))
 
 
 def _listed_resources(stack_name: str) -> dict[str, str]:
@@ -314,15 +310,7 @@ def _enable_ttl(table_name: str, properties: Mapping[str, Any]) -> bool:
     specification = properties.get("TimeToLiveSpecification")
     if not specification or not _true(specification.get("Enabled")):
         return False
-    dynamodb = boto3.client("dynamodb")
-    status = dynamodb.describe_time_to_live(TableName=table_name)["TimeToLiveDescription"]
-    if status.get("TimeToLiveStatus") in {"ENABLED", "ENABLING"}:
-        return False
-    dynamodb.update_time_to_live(
-        TableName=table_name,
-        TimeToLiveSpecification={"Enabled": True, "AttributeName": specification["AttributeName"]},
-    )
-    return True
+    return enable_ttl(table_name, specification["AttributeName"])
 
 
 def _configure_function(name: str, properties: Mapping[str, Any]) -> None:

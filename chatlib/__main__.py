@@ -1,5 +1,0 @@
-import sys
-
-from chatlib.cli import main
-
-sys.exit(main())

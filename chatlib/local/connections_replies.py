@@ -1,0 +1,82 @@
+"""What API Gateway's ``@connections`` API answers, in one place for both local servers.
+
+The local gateway's management API (:mod:`chatlib.local.gateway.management_api`) and the
+unit tests' stand-in (:mod:`chatlib.local.connections_standin`) answer with these, so the
+two cannot spell an error differently. Errors carry ``x-amzn-ErrorType``, which is how
+boto3 picks the modeled exception (``client.exceptions.GoneException``) and how chatlib's
+sender tells a 410 from the rest.
+
+    410 GoneException             the id is unknown, closed, or still in ``$connect``
+    403 ForbiddenException        not an ``@connections`` path (or a method it lacks)
+    413 PayloadTooLargeException  a body over 128 KB
+"""
+
+from __future__ import annotations
+
+import json
+import time
+
+__all__ = [
+    "Reply",
+    "connection_info",
+    "forbidden",
+    "gone",
+    "internal_error",
+    "iso_timestamp",
+    "no_content",
+    "ok",
+    "too_large",
+]
+
+#: (status, headers, body)
+Reply = tuple[int, dict[str, str], bytes]
+
+
+def _error(status: int, error_type: str, message: str | None) -> Reply:
+    body = json.dumps({"message": message}).encode()
+    return status, {"x-amzn-ErrorType": error_type, "Content-Type": "application/json"}, body
+
+
+def gone() -> Reply:
+    return _error(410, "GoneException", None)
+
+
+def forbidden() -> Reply:
+    return _error(403, "ForbiddenException", "Forbidden")
+
+
+def too_large() -> Reply:
+    return _error(413, "PayloadTooLargeException", "Message too long")
+
+
+def internal_error() -> Reply:
+    return _error(500, "InternalServerError", "Internal error")
+
+
+def ok() -> Reply:
+    """A post delivered."""
+    return 200, {}, b""
+
+
+def no_content() -> Reply:
+    """A DELETE done."""
+    return 204, {}, b""
+
+
+def connection_info(
+    *, connected_at: int, source_ip: str, user_agent: str, last_active_at: int
+) -> Reply:
+    """GET's answer: when the connection opened, who it is, when it was last active."""
+    info = {
+        "connectedAt": iso_timestamp(connected_at),
+        "identity": {"sourceIp": source_ip, "userAgent": user_agent},
+        "lastActiveAt": iso_timestamp(last_active_at),
+    }
+    return 200, {"Content-Type": "application/json"}, json.dumps(info).encode()
+
+
+def iso_timestamp(epoch_ms: int) -> str:
+    """``2024-05-01T12:00:00.123Z``, as ``@connections`` writes times."""
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(epoch_ms / 1000)) + (
+        f".{epoch_ms % 1000:03d}Z"
+    )

@@ -1,0 +1,5 @@
+import sys
+
+from chatlib.tools.cli import main
+
+sys.exit(main())
