@@ -505,3 +505,51 @@ def test_a_route_removed_from_the_deployment_is_no_longer_served(stack):
     ws.send(json.dumps({"action": "report"}))
     assert receive_json(ws)["event"]["requestContext"]["routeKey"] == "$default"
     ws.close()
+
+
+def test_edited_function_code_gets_fresh_instances_when_the_api_is_defined_again(stack, tmp_path):
+    """On Lambda new code means new instances: a learner who edits a handler and defines the
+    API again (a new API, so new instances) runs the edited code, not a warm old copy."""
+    module = tmp_path / "edited_echo.py"
+
+    def define(version: str) -> str:
+        module.write_text(
+            "def connect(event, context):\n    return {'statusCode': 200}\n"
+            "def echo(event, context):\n"
+            f"    return {{'statusCode': 200, 'body': '{version}'}}\n"
+        )
+        api = define_api_shortcut(
+            "edited-echo",
+            {"$connect": "edited_echo.connect", "$default": "edited_echo.echo"},
+            environment={"PYTHONPATH": str(tmp_path)},
+        )
+        boto3.client("apigatewayv2").update_route(  # a two-way route: the body comes back
+            ApiId=api.api_id,
+            RouteId=_route_id(api.api_id, "$default"),
+            RouteResponseSelectionExpression="$default",
+        )
+        return stack.gateway.websocket_url(api.api_id, api.stage)
+
+    for version in ("first", "second"):
+        url = define(version)
+        stack.refresh()
+        ws = open_socket(url)
+        ws.send("hello")
+        ws.settimeout(10)
+        assert ws.recv() == version
+        ws.close()
+
+
+def _route_id(api_id: str, key: str) -> str:
+    routes = boto3.client("apigatewayv2").get_routes(ApiId=api_id)["Items"]
+    return next(route["RouteId"] for route in routes if route["RouteKey"] == key)
+
+
+def test_the_init_phase_does_not_count_against_the_function_timeout(stack):
+    """Lambda times the init phase (imports) separately, with 10 s of its own."""
+    api = define_api_shortcut(
+        "slow-init", {"$connect": "slow_init.connect"}, environment=ENV, timeout=1
+    )
+    ws = open_socket(stack.gateway.websocket_url(api.api_id, api.stage))
+    assert ws.getstatus() == 101
+    ws.close()

@@ -8,7 +8,7 @@
 :func:`deploy_stack` does the first two in one call. The same calls work against AWS (real
 credentials, no endpoint override) and against moto; on moto, :mod:`chatlib.local.
 moto_bridge` finishes what moto's CloudFormation skips, and the update's change list is
-computed from the templates, since moto's change sets list none for updates.
+computed from the templates, since moto's change sets list none for updates and ignore Conditions.
 
 Failures raise :class:`DeployFailed` with the failing resources' reasons and the state the
 stack was left in, not a bare waiter error; "no changes" is a result, not an error.
@@ -91,7 +91,8 @@ class DeployPlan:
     def render(self) -> str:
         verb = "create" if self.change_set_type == "CREATE" else "update"
         source = (
-            " (computed from the templates: moto's change sets list none for updates)"
+            " (computed from the templates: moto's change sets list no update's changes "
+            "and ignore Conditions)"
             if self.changes_computed_locally
             else ""
         )
@@ -129,11 +130,6 @@ class DeployPlan:
         )
         if status not in _DONE:
             raise _failure(cloudformation, self.stack_name, status, since=started)
-        if self.emulated:
-            progress(
-                "  moto's CloudFormation reports stack events only, and skips some types; "
-                "the bridge finishes the job:"
-            )
         outputs = _outputs(self, progress)
         progress(f"Stack {self.stack_name}: {status}.")
         return DeployResult(self.stack_name, status, outputs, list(self.changes))
@@ -195,8 +191,10 @@ def plan_deploy(
             reasons=(reason,),
         ) from None
     plan.changes = _described_changes(cloudformation, created["Id"])
-    if emulated and change_set_type == "UPDATE":
-        plan.changes = _changes_from_templates(cloudformation, stack_name, document, values)
+    if emulated:  # moto lists no update's changes, and ignores Conditions on a create
+        plan.changes = _changes_from_templates(
+            cloudformation, stack_name, document, values, creating=change_set_type == "CREATE"
+        )
         plan.changes_computed_locally = True
     if not plan.changes:
         cloudformation.delete_change_set(ChangeSetName=created["Id"])
@@ -302,12 +300,20 @@ def _described_changes(cloudformation: Any, change_set_id: str) -> list[Resource
 
 
 def _changes_from_templates(
-    cloudformation: Any, stack_name: str, document: Mapping[str, Any], values: Mapping[str, str]
+    cloudformation: Any,
+    stack_name: str,
+    document: Mapping[str, Any],
+    values: Mapping[str, str],
+    *,
+    creating: bool,
 ) -> list[ResourceChange]:
-    before, before_values = _deployed(cloudformation, stack_name)
-    return compare_templates(
-        Resolver(before, before_values).resources(), Resolver(document, values).resources()
-    )
+    """The change list CloudFormation would give, from the resolved templates: resources
+    whose ``Condition`` is false are not created, as on AWS."""
+    before: dict[str, Any] = {}
+    if not creating:
+        deployed, deployed_values = _deployed(cloudformation, stack_name)
+        before = Resolver(deployed, deployed_values).resources()
+    return compare_templates(before, Resolver(document, values).resources())
 
 
 def _deployed(cloudformation: Any, stack_name: str) -> tuple[dict[str, Any], dict[str, str]]:

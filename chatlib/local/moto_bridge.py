@@ -121,8 +121,10 @@ def reconcile(
         if resolver.included(logical_id)
     }
 
+    made: list[str] = []
+
     def report(logical_id: str, status: str, what: str) -> None:
-        progress(f"  bridge  {status:<16} {declared[logical_id]:<34} {logical_id}  ({what})")
+        made.append(declared[logical_id] if status == "CREATE_COMPLETE" else f"{what}")
 
     for logical_id, resource_type in declared.items():
         if resource_type == _SECRET:
@@ -134,9 +136,7 @@ def reconcile(
     for logical_id, resource_type in declared.items():
         if resource_type == "AWS::DynamoDB::Table":
             if _enable_ttl(view.ref(logical_id), resolver.resource(logical_id)["Properties"]):
-                report(
-                    logical_id, "UPDATE_COMPLETE", "TTL enabled: moto's CloudFormation ignores it"
-                )
+                report(logical_id, "UPDATE_COMPLETE", f"TTL on {logical_id}")
         elif resource_type == "AWS::Lambda::Function":
             _configure_function(view.ref(logical_id), resolver.resource(logical_id)["Properties"])
         elif resource_type == "AWS::IAM::Role":
@@ -146,7 +146,27 @@ def reconcile(
             _put_alarm(stack_name, logical_id, resolver.resource(logical_id)["Properties"])
             report(logical_id, "CREATE_COMPLETE", "put in moto's CloudWatch")
     _delete_stale_alarms(stack_name, {k for k, v in declared.items() if v == _ALARM})
+    if made:
+        progress(f"  bridge  made in moto what its CloudFormation skips: {summarize(made)}")
     return resolver.outputs()
+
+
+def summarize(made: list[str]) -> str:
+    """One line for a learner: ``ApiGatewayV2 Api, 4 Integrations, …; CloudWatch 2 Alarms``."""
+    services: dict[str, dict[str, int]] = {}
+    notes = []
+    for item in made:
+        if not item.startswith("AWS::"):
+            notes.append(item)
+            continue
+        _, service, kind = item.split("::")
+        counts = services.setdefault(service, {})
+        counts[kind] = counts.get(kind, 0) + 1
+    parts = [
+        f"{service} " + ", ".join(f"{n} {kind}s" if n > 1 else kind for kind, n in counts.items())
+        for service, counts in services.items()
+    ]
+    return "; ".join(parts + notes)
 
 
 def outputs(
@@ -254,7 +274,7 @@ def _build_api(
             api_id = existing[logical_id]["ApiId"]
             apigateway.update_api(ApiId=api_id, **settings)
             _clear_api(apigateway, api_id)
-            report(logical_id, "UPDATE_COMPLETE", "routes rebuilt in moto's apigatewayv2")
+            report(logical_id, "UPDATE_COMPLETE", "routes rebuilt")
         else:
             api_id = apigateway.create_api(
                 ProtocolType=properties["ProtocolType"],

@@ -32,6 +32,10 @@ __all__ = ["FunctionLogs", "Invocation", "LambdaRuntime"]
 
 log = logging.getLogger("chatlib.local.gateway.runtime")
 
+#: Lambda's init phase (starting the runtime, importing the handler) has its own 10 s limit;
+#: the function's timeout counts from the invocation.
+INIT_TIMEOUT_SECONDS = 10.0
+
 
 @dataclass
 class Invocation:
@@ -122,8 +126,12 @@ class LambdaRuntime:
         self, function: FunctionConfig, event: dict[str, Any], extra_environment: dict[str, str]
     ) -> Invocation:
         pool = self._pool(function, extra_environment)
-        instance = await self._acquire(pool, function, extra_environment)
         request_id = str(uuid.uuid4())
+        try:
+            instance = await self._acquire(pool, function, extra_environment)
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError, OSError) as error:
+            self.logs.append(function.name, f"RequestId: {request_id} Error: Runtime.InitError")
+            return Invocation(request_id, error_type="Runtime.InitError", error_message=str(error))
         started = time.perf_counter()
         request = {
             "requestId": request_id,
@@ -278,6 +286,11 @@ class LambdaRuntime:
         self._instances = {i for i in self._instances if i.process.returncode is None}
         self._instances.add(instance)
         instance.log_tasks.append(asyncio.create_task(self._collect(function.name, process)))
+        try:  # the init phase: Lambda gives it 10 s of its own, outside the function's timeout
+            await asyncio.wait_for(_read(reader), timeout=INIT_TIMEOUT_SECONDS)
+        except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
+            instance.kill()
+            raise
         return instance
 
     async def _collect(self, function_name: str, process: asyncio.subprocess.Process) -> None:

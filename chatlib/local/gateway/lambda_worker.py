@@ -1,12 +1,12 @@
 """One Lambda function instance: the child process the local runtime starts per instance.
 
 Run as ``python -m chatlib.local.gateway.lambda_worker <handler> <fd>``. It imports the handler
-once (a cold start), then serves invocations one at a time over the socket ``fd``, keeping
-module state between them (warm invocations), as a Lambda execution environment does. Its
-environment is exactly the function's configured one plus Lambda's reserved variables, set
-by the parent. stdout and stderr are the function's log stream; like Lambda's Python
-runtime it writes START, END and REPORT lines around each invocation and formats log
-records as ``[LEVEL]\\t<time>\\t<request id>\\t<message>``.
+once (a cold start: Lambda's init phase, which says "ready" when done), then serves invocations
+one at a time over the socket ``fd``, keeping module state between them (warm invocations), as
+a Lambda execution environment does. Its environment is exactly the function's configured one
+plus Lambda's reserved variables, set by the parent. stdout and stderr are the function's log
+stream; like Lambda's Python runtime it writes START, END and REPORT lines around each
+invocation and formats log records as ``[LEVEL]\\t<time>\\t<request id>\\t<message>``.
 
 Messages on the socket are a 4-byte big-endian length and a JSON document.
 """
@@ -87,6 +87,7 @@ def main() -> None:
     except Exception as error:  # reported on every invocation, as Lambda does
         handler, load_error = None, error
         traceback.print_exc()
+    send(sock, {"ready": True})  # the init phase is over: its time is not the invocation's
     while (request := receive(sock)) is not None:
         _request_id = request["requestId"]
         started = time.perf_counter()
