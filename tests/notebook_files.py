@@ -19,11 +19,13 @@ def tagged(notebook: nbformat.NotebookNode, tag: str) -> list[nbformat.NotebookN
     return [cell for cell in notebook.cells if tag in cell.get("metadata", {}).get("tags", [])]
 
 
-def solution_code(notebook: nbformat.NotebookNode) -> str:
-    """The Python block inside the notebook's ``<details><summary>Solution`` section."""
+def solution_codes(notebook: nbformat.NotebookNode) -> list[str]:
+    """The Python block of each ``<details><summary>Solution`` section, in order: one per
+    exercise cell (tag ``exercise``), which its ``exercise-check`` cell checks."""
+    solutions = []
     for cell in notebook.cells:
         if cell.cell_type == "markdown" and "<summary>Solution</summary>" in cell.source:
             match = re.search(r"```python\n(.*?)```", cell.source, re.S)
-            if match:
-                return match.group(1)
-    raise AssertionError("no ```python block in a <details> Solution")
+            assert match, "a <details> Solution without a ```python block"
+            solutions.append(match.group(1))
+    return solutions

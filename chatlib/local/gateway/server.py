@@ -34,6 +34,9 @@ __all__ = ["GatewayOptions", "LocalGateway"]
 
 log = logging.getLogger("chatlib.local.gateway")
 
+#: Seconds a client gets to answer the close frame when the gateway shuts down.
+SHUTDOWN_CLOSE_TIMEOUT = 0.5
+
 
 @dataclass
 class GatewayOptions:
@@ -118,6 +121,10 @@ class LocalGateway:
     async def stop(self) -> None:
         self._stopping = True  # connections closed by the shutdown itself get no $disconnect
         if self._ws_server is not None:
+            for connection in self._ws_server.connections:
+                # A client that is not reading (a notebook's idle ChatClient) never answers the
+                # close frame; at shutdown, wait for it briefly, not the usual five seconds.
+                connection.close_timeout = SHUTDOWN_CLOSE_TIMEOUT
             self._ws_server.close()
             with contextlib.suppress(TimeoutError):  # a handler stuck in an invocation
                 await asyncio.wait_for(self._ws_server.wait_closed(), timeout=15)
