@@ -345,6 +345,22 @@ def test_a_frame_over_32_kb_closes_with_1009(probe, stack):
     assert _disconnect_of(stack, ws_id)["disconnectStatusCode"] == 1009
 
 
+def test_a_client_that_leaves_its_socket_open_after_the_close_handshake_is_ended(probe, stack):
+    """websocket-client, once it has read the server's close frame, never closes its socket;
+    the gateway ends the half-closed connection itself, so $disconnect still runs."""
+    _, url = probe
+    ws = open_socket(url)
+    ws_id = _connection_id(ws)
+    ws.send("x" * (32 * 1024 + 1))
+    ws.settimeout(10)
+    opcode, _ = ws.recv_data(control_frame=True)
+    assert opcode == websocket.ABNF.OPCODE_CLOSE
+    ws.close()  # a no-op here: the socket itself stays open
+    assert ws.sock is not None
+    assert _disconnect_of(stack, ws_id)["disconnectStatusCode"] == 1009
+    ws.shutdown()
+
+
 def test_a_message_over_128_kb_in_small_frames_closes_with_1009(probe):
     _, url = probe
     ws = open_socket(url)

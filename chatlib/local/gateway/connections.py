@@ -12,8 +12,13 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from websockets.asyncio.server import ServerConnection
+from websockets.protocol import State
 
 __all__ = ["ConnectionRegistry", "LiveConnection", "Limits", "watch_limits"]
+
+
+#: How long a connection may stay half-closed after its closing handshake.
+CLOSING_GRACE_SECONDS = 1.0
 
 
 def _now_ms() -> int:
@@ -36,7 +41,13 @@ class LiveConnection:
 
     @property
     def is_open(self) -> bool:
-        return self.websocket is not None and self.closed_by_gateway is None
+        """Upgraded and not closing: a post to a connection in its closing handshake is gone
+        at once (410), instead of waiting for the handshake to finish."""
+        return (
+            self.websocket is not None
+            and self.closed_by_gateway is None
+            and self.websocket.state is State.OPEN
+        )
 
     def touch(self) -> None:
         self.last_active_at = _now_ms()
@@ -72,15 +83,28 @@ class Limits(Protocol):
 
 async def watch_limits(live: LiveConnection, limits: Limits) -> None:
     """Close a connection idle for ``idle_timeout`` seconds or open for ``max_duration``
-    (1001 Going away), as API Gateway does after 10 minutes idle or 2 hours in all."""
+    (1001 Going away), as API Gateway does after 10 minutes idle or 2 hours in all.
+
+    Also end a connection whose closing handshake is over but whose client never closes its
+    socket (websocket-client, after it has read the server's close frame, leaves it open):
+    after ``CLOSING_GRACE_SECONDS`` its transport is aborted, so its session ends and
+    ``$disconnect`` runs, instead of waiting for a TCP close that never comes.
+    """
     tick = max(0.05, min(limits.idle_timeout, limits.max_duration, 5.0) / 4)
+    closing_since: float | None = None
+    assert live.websocket is not None
     while True:
-        await asyncio.sleep(tick)
+        await asyncio.sleep(tick if closing_since is None else 0.1)
         now = time.time() * 1000
+        if live.websocket.state is not State.OPEN:
+            closing_since = closing_since or now
+            if now - closing_since > CLOSING_GRACE_SECONDS * 1000:
+                live.websocket.transport.abort()
+                return
+            continue
         idle = now - live.last_active_at > limits.idle_timeout * 1000
         too_long = now - live.connected_at > limits.max_duration * 1000
         if idle or too_long:
             live.closed_by_gateway = (1001, "Going away")
-            assert live.websocket is not None
             await live.websocket.close(1001, "Going away")
             return
