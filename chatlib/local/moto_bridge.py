@@ -274,7 +274,7 @@ def _build_api(
             api_id = existing[logical_id]["ApiId"]
             apigateway.update_api(ApiId=api_id, **settings)
             _clear_api(apigateway, api_id)
-            report(logical_id, "UPDATE_COMPLETE", "routes rebuilt")
+            report(logical_id, "UPDATE_COMPLETE", f"{logical_id} updated in place (same URL)")
         else:
             api_id = apigateway.create_api(
                 ProtocolType=properties["ProtocolType"],
