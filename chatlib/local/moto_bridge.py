@@ -21,6 +21,7 @@ bridge's.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Callable, Mapping
 from typing import Any
 
@@ -153,20 +154,14 @@ def reconcile(
 
 def summarize(made: list[str]) -> str:
     """One line for a learner: ``ApiGatewayV2 Api, 4 Integrations, …; CloudWatch 2 Alarms``."""
-    services: dict[str, dict[str, int]] = {}
-    notes = []
-    for item in made:
-        if not item.startswith("AWS::"):
-            notes.append(item)
-            continue
-        _, service, kind = item.split("::")
-        counts = services.setdefault(service, {})
-        counts[kind] = counts.get(kind, 0) + 1
+    services: dict[str, Counter[str]] = {}
+    for _, service, kind in (item.split("::") for item in made if item.startswith("AWS::")):
+        services.setdefault(service, Counter())[kind] += 1
     parts = [
         f"{service} " + ", ".join(f"{n} {kind}s" if n > 1 else kind for kind, n in counts.items())
         for service, counts in services.items()
     ]
-    return "; ".join(parts + notes)
+    return "; ".join(parts + [item for item in made if not item.startswith("AWS::")])
 
 
 def outputs(
