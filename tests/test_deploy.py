@@ -25,7 +25,7 @@ from chatlib.deploy import (
     teardown_stack,
 )
 from chatlib.deploy.changes import ResourceChange
-from chatlib.deploy.stack import failure_from_events
+from chatlib.deploy.events import failure_from_events
 
 CHAT = CHAT_TEMPLATE
 _numbers = itertools.count()

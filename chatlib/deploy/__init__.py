@@ -8,7 +8,8 @@ two apart is :mod:`~chatlib.deploy.emulator`.
     artifacts     the S3 bucket the zip is uploaded to
     template      read a template and evaluate its intrinsic functions (pure)
     changes       what a change set changes, read or computed (pure)
-    stack         change sets, stack events, outputs, teardown
+    stack         change sets, execution, outputs, teardown
+    events        stack events followed as they come; a failure as a clear error
     stack_tokens  tokens signed with a deployed stack's secret
     emulator      the seam to an emulator's bridge (:mod:`chatlib.local.moto_bridge`)
 """

@@ -40,6 +40,12 @@ from chatlib.deploy.changes import (
     render_changes,
 )
 from chatlib.deploy.emulator import finisher, is_emulated
+from chatlib.deploy.events import (
+    event_ids,
+    failure,
+    follow_events,
+    stack_status,
+)
 from chatlib.deploy.package import CodePackage, build_package
 from chatlib.deploy.template import Resolver, load_template, template_body
 from chatlib.errors import DeployFailed
@@ -107,20 +113,20 @@ class DeployPlan:
         if self.change_set_id is None:
             progress(f"No changes: stack {self.stack_name} already matches the template.")
             outputs = stack_outputs(self.stack_name)
-            return DeployResult(self.stack_name, _status(self.stack_name) or "?", outputs)
+            return DeployResult(self.stack_name, stack_status(self.stack_name) or "?", outputs)
         started = time.time()
-        seen = _event_ids(cloudformation, self.stack_name)
+        seen = event_ids(cloudformation, self.stack_name)
         try:
             cloudformation.execute_change_set(ChangeSetName=self.change_set_id)
         except (ClientError, ResponseParserError) as error:  # an emulator that crashed, say
-            status = _status(self.stack_name) or "not created"
+            status = stack_status(self.stack_name) or "not created"
             raise DeployFailed(
                 f"CloudFormation could not run the change set for {self.stack_name} "
                 f"(stack: {status}): {_first_line(error)}",
                 status=status,
                 reasons=(_first_line(error),),
             ) from None
-        status = _follow_events(
+        status = follow_events(
             cloudformation,
             self.stack_name,
             seen,
@@ -129,7 +135,7 @@ class DeployPlan:
             poll_seconds=poll_seconds or (0.2 if self.emulated else 5.0),
         )
         if status not in _DONE:
-            raise _failure(cloudformation, self.stack_name, status, since=started)
+            raise failure(cloudformation, self.stack_name, status, since=started)
         outputs = _outputs(self, progress)
         progress(f"Stack {self.stack_name}: {status}.")
         return DeployResult(self.stack_name, status, outputs, list(self.changes))
@@ -234,7 +240,7 @@ def teardown_stack(
 ) -> None:
     """Delete the stack (waiting until it is gone), then empty and delete its bucket."""
     cloudformation = boto3.client("cloudformation")
-    if _status(stack_name) is not None:
+    if stack_status(stack_name) is not None:
         cloudformation.delete_stack(StackName=stack_name)
         emulated = is_emulated(cloudformation)
         if emulated:
@@ -245,8 +251,8 @@ def teardown_stack(
                 WaiterConfig={"Delay": 1 if emulated else 5, "MaxAttempts": 720},
             )
         except WaiterError:
-            raise _failure(
-                cloudformation, stack_name, _status(stack_name) or "?", since=0
+            raise failure(
+                cloudformation, stack_name, stack_status(stack_name) or "?", since=0
             ) from None
         progress(f"Stack {stack_name}: DELETE_COMPLETE.")
     else:
@@ -257,20 +263,9 @@ def teardown_stack(
 
 
 # ---------------------------------------------------------------------- internals
-def _status(stack_name: str) -> str | None:
-    cloudformation = boto3.client("cloudformation")
-    try:
-        stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
-    except cloudformation.exceptions.ClientError as error:
-        if "does not exist" in str(error):
-            return None
-        raise
-    return stack["StackStatus"]
-
-
 def _prepare_stack(cloudformation: Any, stack_name: str, progress: Progress) -> str:
     """CREATE or UPDATE; a stack left in ROLLBACK_COMPLETE is deleted first, as AWS requires."""
-    status = _status(stack_name)
+    status = stack_status(stack_name)
     if status in {None, "REVIEW_IN_PROGRESS", "DELETE_COMPLETE"}:
         return "CREATE"
     if status == "ROLLBACK_COMPLETE":
@@ -329,72 +324,8 @@ def _deployed(cloudformation: Any, stack_name: str) -> tuple[dict[str, Any], dic
     return template, values
 
 
-def _event_ids(cloudformation: Any, stack_name: str) -> set[str]:
-    try:
-        events = cloudformation.describe_stack_events(StackName=stack_name)["StackEvents"]
-    except cloudformation.exceptions.ClientError:
-        return set()
-    return {event["EventId"] for event in events}
-
-
-def _follow_events(
-    cloudformation: Any,
-    stack_name: str,
-    seen: set[str],
-    *,
-    total: int,
-    progress: Progress,
-    poll_seconds: float,
-) -> str:
-    """Print new stack events, oldest first, until the stack is no longer in progress."""
-    finished: set[str] = set()
-    while True:
-        status = _status(stack_name) or "DELETE_COMPLETE"
-        events = cloudformation.describe_stack_events(StackName=stack_name)["StackEvents"]
-        for event in reversed(events):
-            if event["EventId"] in seen:
-                continue
-            seen.add(event["EventId"])
-            logical_id = event.get("LogicalResourceId", "")
-            if logical_id != stack_name and event["ResourceStatus"].endswith("_COMPLETE"):
-                finished.add(logical_id)
-            reason = event.get("ResourceStatusReason")
-            counter = "       " if logical_id == stack_name else f"[{len(finished):>2}/{total}]"
-            progress(
-                f"  {counter} {event['ResourceStatus']:<20} "
-                f"{event.get('ResourceType', ''):<34} {logical_id}"
-                + (f"  ({reason})" if reason and "FAILED" in event["ResourceStatus"] else "")
-            )
-        if not status.endswith(_BUSY):
-            return status
-        time.sleep(poll_seconds)
-
-
 def _first_line(error: Exception) -> str:
     return str(error).strip().splitlines()[0]
-
-
-def _failure(cloudformation: Any, stack_name: str, status: str, *, since: float) -> DeployFailed:
-    events = cloudformation.describe_stack_events(StackName=stack_name)["StackEvents"]
-    return failure_from_events(stack_name, status, events, since=since)
-
-
-def failure_from_events(
-    stack_name: str, status: str, events: list[dict[str, Any]], *, since: float = 0
-) -> DeployFailed:
-    """The error for a stack that ended in ``status``: each failed resource and its reason,
-    oldest first (the first one is usually the cause; the rest are its consequences)."""
-    reasons = tuple(
-        f"{event.get('LogicalResourceId')} ({event.get('ResourceType')}): "
-        f"{event.get('ResourceStatusReason', 'no reason given')}"
-        for event in reversed(events)
-        if event["ResourceStatus"].endswith("_FAILED")
-        and event["Timestamp"].timestamp() >= since - 1
-    )
-    detail = "\n  ".join(reasons) if reasons else "CloudFormation gave no resource reason."
-    return DeployFailed(
-        f"Stack {stack_name} ended in {status}.\n  {detail}", status=status, reasons=reasons
-    )
 
 
 def _outputs(plan: DeployPlan, progress: Progress = print) -> dict[str, Any]:
