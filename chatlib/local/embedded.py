@@ -17,7 +17,11 @@ from __future__ import annotations
 
 import logging
 import os
+import socket
+import subprocess
+import sys
 import threading
+import time
 import warnings
 from dataclasses import dataclass, field
 
@@ -56,8 +60,54 @@ def _quiet_about_bridged_types(record: logging.LogRecord) -> bool:
     return not record.getMessage().startswith("No Moto CloudFormation support for")
 
 
-def start_embedded_aws(*, port: int = 0, region: str | None = None) -> EmbeddedAWS:
-    """Start moto on ``127.0.0.1:port`` (``0``: any free port) unless it already runs."""
+class _MotoProcess:
+    """moto's own server (``moto.server``) in a child process: its work then never holds this
+    process's GIL, which the gateway's event loop needs for every frame and post."""
+
+    def __init__(self, port: int) -> None:
+        if port == 0:
+            with socket.socket() as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+        self._port = port
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def start(self) -> None:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise RuntimeError(f"moto's server exited with {self._process.returncode}")
+            with socket.socket() as probe:
+                if probe.connect_ex(("127.0.0.1", self._port)) == 0:
+                    return
+            time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("moto's server did not listen within 60 s")
+
+    def get_host_and_port(self) -> tuple[str, int]:
+        return "127.0.0.1", self._port
+
+    def stop(self) -> None:
+        self._process.terminate()
+        try:
+            self._process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self._process.kill()
+            self._process.wait()
+
+
+def start_embedded_aws(
+    *, port: int = 0, region: str | None = None, own_process: bool = False
+) -> EmbeddedAWS:
+    """Start moto on ``127.0.0.1:port`` (``0``: any free port) unless it already runs.
+
+    ``own_process``: run it as a child process (what ``chatlib-local serve`` does, so that a
+    busy chat and moto do not share an interpreter); by default it runs in a thread here.
+    """
     global _running
     with _lock:
         if _running is not None:
@@ -71,7 +121,11 @@ def start_embedded_aws(*, port: int = 0, region: str | None = None) -> EmbeddedA
         logging.getLogger("moto").addFilter(_quiet_about_bridged_types)
         warnings.filterwarnings("ignore", message="Tried to parse .* not supported by moto")
         warnings.filterwarnings("ignore", message="Unable to delete .* as it was never created")
-        server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        server: ThreadedMotoServer | _MotoProcess
+        if own_process:
+            server = _MotoProcess(port)
+        else:
+            server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
         host, bound_port = server.get_host_and_port()
         endpoint_url = f"http://{host}:{bound_port}"

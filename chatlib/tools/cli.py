@@ -120,6 +120,7 @@ def serve(args: argparse.Namespace) -> int:
         websocket_port=args.websocket_port,
         connections_port=args.connections_port,
         aws_port=args.aws_port,
+        aws_in_own_process=True,  # a busy chat and moto then do not share one interpreter
     )
     result = deploy_stack(
         CHAT_TEMPLATE, stack_name=STACK, parameters={"Step": args.step}, progress=lambda _: None

@@ -141,14 +141,18 @@ def start_local_stack(
     connections_port: int = 0,
     aws_port: int = 0,
     options: GatewayOptions | None = None,
+    aws_in_own_process: bool = False,
 ) -> LocalStack:
-    """Start the embedded AWS and the gateway (free loopback ports unless given), once."""
+    """Start the embedded AWS and the gateway (free loopback ports unless given), once.
+
+    ``aws_in_own_process`` runs moto as a child process instead of a thread of this one.
+    """
     global _running
     with _lock:
         if _running is not None:
             return _running
         owns_aws = running_embedded_aws() is None
-        aws = start_embedded_aws(port=aws_port)
+        aws = start_embedded_aws(port=aws_port, own_process=aws_in_own_process)
         apigateway, lambda_client = boto3.client("apigatewayv2"), boto3.client("lambda")
         gateway = LocalGateway(
             load=lambda api_id, stage: load_deployment(
