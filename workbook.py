@@ -24,6 +24,8 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".workbook-installed"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
+#: What ``lab`` opens, relative to the repository (Lab's root).
+FIRST_NOTEBOOK = "notebooks/00_overview_and_setup.ipynb"
 
 
 def _project_fingerprint() -> str:
@@ -46,6 +48,17 @@ def ensure_environment() -> Path:
     return python
 
 
+def lab_command(python: Path, *, is_root: bool) -> list[str]:
+    """JupyterLab with the repository as its root (so ``infra_cfn/``, ``docs/`` and ``chatlib/``
+    open from Lab too), showing the first notebook. Jupyter refuses to run as root unless told;
+    containers, cloud machines and many lab machines run as root, so tell it, and say so."""
+    args = [str(python), "-m", "jupyter", "lab", f"--ServerApp.root_dir={ROOT}"]
+    if is_root:
+        print("workbook: running as root, so JupyterLab is started with --allow-root", flush=True)
+        args.append("--allow-root")
+    return [*args, FIRST_NOTEBOOK]
+
+
 def main(argv: list[str]) -> int:
     if not argv or argv[0] not in {"lab", "test"}:
         print(__doc__)
@@ -54,7 +67,7 @@ def main(argv: list[str]) -> int:
     python = ensure_environment()
     os.chdir(ROOT)
     if command == "lab":
-        args = [str(python), "-m", "jupyter", "lab", "notebooks/00_overview_and_setup.ipynb"]
+        args = lab_command(python, is_root=hasattr(os, "geteuid") and os.geteuid() == 0)
     else:
         args = [str(python), "-m", "pytest"]
     return subprocess.call([*args, *extra])

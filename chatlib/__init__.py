@@ -60,6 +60,7 @@ _LAZY = {
     "define_chat_shortcut": "chatlib.local.api_shortcut",
     "LocalStack": "chatlib.local.gateway.stack",
     "start_local_stack": "chatlib.local.gateway.stack",
+    "stop_local_stack": "chatlib.local.gateway.stack",
 }
 #: Earlier names, kept so that code written against them still runs.
 _RENAMED = {
@@ -110,6 +111,7 @@ __all__ = [
     "stack_outputs",
     "start_embedded_aws",
     "start_local_stack",
+    "stop_local_stack",
     "table_definition",
     "teardown_stack",
     "verify_token",

@@ -67,6 +67,11 @@ class WebSocketEvent:
         return [entry.strip() for entry in entries if entry.strip()]
 
     @property
+    def is_binary(self) -> bool:
+        """A binary frame (API Gateway passes it base64-encoded)."""
+        return bool(self.raw.get("isBase64Encoded"))
+
+    @property
     def body(self) -> str | None:
         """The message text. Binary frames arrive base64-encoded; they are not chat messages."""
         if self.raw.get("isBase64Encoded"):

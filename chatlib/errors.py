@@ -11,10 +11,13 @@
     ├── ConfigurationError        500: the function's environment is incomplete
     ├── TemplateError             a CloudFormation template the resolver cannot read (also a
     │                             ``ValueError``: a malformed argument)
-    └── DeployFailed              a stack did not reach CREATE_COMPLETE / UPDATE_COMPLETE
+    ├── DeployFailed              a stack did not reach CREATE_COMPLETE / UPDATE_COMPLETE
+    └── CommandError              ``chatlib-local`` cannot go on: no local stack runs, an option
+                                  or a file is unusable
 
 All of them live here, as moto keeps each service's errors in one ``exceptions.py``: the
-Lambda code raises the first seven; :mod:`chatlib.deploy` the last two (they ship in the
+Lambda code raises the first seven; :mod:`chatlib.deploy` the next two, :mod:`chatlib.tools`
+the last (they ship in the
 Lambda zip with the rest of this module, unused there). ``tests/test_layout.py`` checks that
 every exception class chatlib defines is in this module and in the tree above.
 
@@ -27,6 +30,7 @@ from __future__ import annotations
 __all__ = [
     "BadRequest",
     "ChatlibError",
+    "CommandError",
     "ConfigurationError",
     "ConnectionGone",
     "ConnectionsApiError",
@@ -117,3 +121,10 @@ class DeployFailed(ChatlibError):
         super().__init__(message)
         self.status = status
         self.reasons = reasons
+
+
+class CommandError(ChatlibError):
+    """A ``chatlib-local`` command cannot go on; the message is the one line to print."""
+
+    code = "CommandError"
+    status = 400

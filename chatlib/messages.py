@@ -29,11 +29,43 @@ __all__ = [
     "encode_frame",
     "error_frame",
     "help_frame",
+    "parse_frame",
     "parse_send_request",
+    "unrouted_reason",
 ]
 
 SEND_ACTION = "sendmessage"
 _EXAMPLE = {"action": SEND_ACTION, "message": "hello"}
+_EXAMPLE_TEXT = json.dumps(_EXAMPLE)
+
+
+def parse_frame(body: str | None, *, binary: bool = False) -> dict[str, Any]:
+    """The JSON object a text frame carries, or :class:`BadRequest` saying what is wrong:
+    a binary frame, an empty one, one that is not valid JSON, or JSON that is not an object."""
+    if binary:
+        raise BadRequest(f"binary frames are not understood: send text such as {_EXAMPLE_TEXT}")
+    if body is None or body == "":
+        raise BadRequest(f"empty frame: send a JSON object such as {_EXAMPLE_TEXT}")
+    try:
+        payload = loads_bounded(body)
+    except ValueError:
+        raise BadRequest(
+            f"the frame is not valid JSON: send an object such as {_EXAMPLE_TEXT}"
+        ) from None
+    if not isinstance(payload, dict):
+        raise BadRequest(
+            f"the frame is JSON but not an object (got {type(payload).__name__}): "
+            f"send {_EXAMPLE_TEXT}"
+        )
+    return payload
+
+
+def unrouted_reason(payload: dict[str, Any]) -> str:
+    """Why a JSON object matched no route: its ``action`` is missing or names no route."""
+    action = payload.get("action")
+    if action is None or action == "":
+        return f'"action" is missing: add "action": "{SEND_ACTION}"'
+    return f"unknown action {json.dumps(action)[:60]}: use one of the valid actions"
 
 
 def parse_send_request(body: str | None) -> str:
@@ -42,19 +74,7 @@ def parse_send_request(body: str | None) -> str:
     Only ``message`` is read. Anything else in the body (a ``roomId``, a ``sender``) is ignored
     on purpose: who sends and to which room come from the server's own record of the connection.
     """
-    if body is None or body == "":
-        raise BadRequest(f"empty frame: send a JSON object such as {json.dumps(_EXAMPLE)}")
-    try:
-        payload = loads_bounded(body)
-    except ValueError:
-        raise BadRequest(
-            f"the frame is not valid JSON: send an object such as {json.dumps(_EXAMPLE)}"
-        ) from None
-    if not isinstance(payload, dict):
-        raise BadRequest(
-            f"the frame is JSON but not an object (got {type(payload).__name__}): "
-            f"send {json.dumps(_EXAMPLE)}"
-        )
+    payload = parse_frame(body)
     message = payload.get("message")
     if message is None:
         raise BadRequest('"message" is missing: add the text to send as "message"')
@@ -97,11 +117,14 @@ def error_frame(code: str, message: str) -> dict[str, Any]:
     return {"type": "error", "error": code, "message": message}
 
 
-def help_frame(connection: dict[str, Any] | None) -> dict[str, Any]:
-    """What ``$default`` answers: the actions this API understands and who the caller is."""
+def help_frame(
+    connection: dict[str, Any] | None, reason: str = "unknown or missing action"
+) -> dict[str, Any]:
+    """What ``$default`` answers to a JSON object no route matched: why (``reason``), the
+    actions this API understands, and who the caller is."""
     return {
         "type": "help",
-        "message": "unknown or missing action",
+        "message": reason,
         "validActions": [SEND_ACTION],
         "example": _EXAMPLE,
         "connection": connection,

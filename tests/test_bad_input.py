@@ -2,8 +2,8 @@
 ever carries a traceback, nothing reaches the rest of the room, and the gateway keeps serving.
 
 Documented answers (docs/local-gateway.md, chatlib.messages):
-    help   no usable action (not JSON, not an object, unknown or non-string action, binary)
-           -> $default's help frame
+    error  not a JSON object (broken JSON, other JSON, binary, empty) -> $default's error frame
+    help   a JSON object with a missing or unknown action -> $default's help frame
     error  action "sendmessage" with an unusable message -> an error frame with its reason
     close  a frame over 32 KB, a message over 128 KB (1009) or text that is not UTF-8 (1007)
     refuse a bad room or user at connect -> the handshake's HTTP status
@@ -29,30 +29,30 @@ def send(action_frame: object) -> str:
 
 # (frame, expected type of the answer, a phrase the answer must contain)
 BAD_FRAMES = [
-    ("hello", "help", "unknown or missing action"),
-    ("{", "help", "unknown or missing action"),
-    ("}", "help", "unknown or missing action"),
-    ("{'action': 'sendmessage'}", "help", "unknown"),
-    ('{"action": "sendmessage", "message": "hi"', "help", "unknown"),
-    ("null", "help", "unknown"),
-    ("true", "help", "unknown"),
-    ("42", "help", "unknown"),
-    ('"sendmessage"', "help", "unknown"),
-    ("[]", "help", "unknown"),
-    ('["sendmessage", "hi"]', "help", "unknown"),
-    ("{}", "help", "unknown"),
-    ({"action": None}, "help", "unknown"),
-    ({"action": ""}, "help", "unknown"),
-    ({"action": 5}, "help", "unknown"),
-    ({"action": ["sendmessage"]}, "help", "unknown"),
-    ({"action": {"name": "sendmessage"}}, "help", "unknown"),
-    ({"action": "SENDMESSAGE", "message": "hi"}, "help", "unknown"),
-    ({"action": " sendmessage", "message": "hi"}, "help", "unknown"),
-    ({"action": "$connect"}, "help", "unknown"),
-    ({"action": "$disconnect"}, "help", "unknown"),
-    ({"action": "$default"}, "help", "unknown"),
-    ({"action": "sendmessage\u0000", "message": "hi"}, "help", "unknown"),
-    ('{"action": "sendmessage", "n": ' + DEEP + "}", "help", "unknown"),
+    ("hello", "error", "not valid JSON"),
+    ("{", "error", "not valid JSON"),
+    ("}", "error", "not valid JSON"),
+    ("{'action': 'sendmessage'}", "error", "not valid JSON"),
+    ('{"action": "sendmessage", "message": "hi"', "error", "not valid JSON"),
+    ("null", "error", "JSON but not an object"),
+    ("true", "error", "JSON but not an object"),
+    ("42", "error", "JSON but not an object"),
+    ('"sendmessage"', "error", "JSON but not an object"),
+    ("[]", "error", "JSON but not an object"),
+    ('["sendmessage", "hi"]', "error", "JSON but not an object"),
+    ("{}", "help", '"action" is missing'),
+    ({"action": None}, "help", '"action" is missing'),
+    ({"action": ""}, "help", '"action" is missing'),
+    ({"action": 5}, "help", "unknown action"),
+    ({"action": ["sendmessage"]}, "help", "unknown action"),
+    ({"action": {"name": "sendmessage"}}, "help", "unknown action"),
+    ({"action": "SENDMESSAGE", "message": "hi"}, "help", "unknown action"),
+    ({"action": " sendmessage", "message": "hi"}, "help", "unknown action"),
+    ({"action": "$connect"}, "help", "unknown action"),
+    ({"action": "$disconnect"}, "help", "unknown action"),
+    ({"action": "$default"}, "help", "unknown action"),
+    ({"action": "sendmessage\u0000", "message": "hi"}, "help", "unknown action"),
+    ('{"action": "sendmessage", "n": ' + DEEP + "}", "error", "not valid JSON"),
     ({"action": "sendmessage"}, "error", '"message" is missing'),
     ({"action": "sendmessage", "message": None}, "error", '"message" is missing'),
     ({"action": "sendmessage", "message": ""}, "error", '"message" is empty'),
@@ -64,7 +64,7 @@ BAD_FRAMES = [
     ({"action": "sendmessage", "message": {"text": "hi"}}, "error", "not dict"),
     ({"action": "sendmessage", "message": ["a"] * 100}, "error", "not list"),
     ('{"action": "sendmessage", "message": "\\ud800"}', "error", "valid Unicode"),
-    ('{"action": "sendmessage", "message": "hi", "x": NaN}', "help", "unknown"),
+    ('{"action": "sendmessage", "message": "hi", "x": NaN}', "error", "not valid JSON"),
 ]
 
 
@@ -95,10 +95,12 @@ def test_each_malformed_frame_gets_its_documented_answer_and_nobody_else_hears(c
     bystander.close()
 
 
-def test_binary_frames_get_the_help_frame(chat):
+def test_binary_frames_get_an_error_frame_saying_so(chat):
     client = ChatClient.connect(chat, room_id="bad-input", user_id="binary")
     client.ws.send_binary(b"\x00\x01\xfe\xff")
-    assert client.receive()["type"] == "help"
+    answer = client.receive()
+    assert answer["type"] == "error"
+    assert answer["message"].startswith("binary frames are not understood")
     client.close()
 
 

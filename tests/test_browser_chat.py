@@ -118,5 +118,18 @@ def test_browsers_join_the_auth_step_with_the_token_as_a_subprotocol(stack, brow
         assert "[blue] alice: signed in" in bob.inner_text("#log")
         eve = open_chat(browser, page_url, "eve", "blue", token=tokens["eve"], expect="#log .error")
         assert "refused the connection" in eve.inner_text("#log")
+
+        # a learner's join link: the token in the fragment, read by the page, then removed
+        from chatlib.tools.classroom import join_link
+
+        learner = browser.new_page()
+        learner.goto(join_link(page_url, room="blue", token=tokens["bob"]))
+        assert "#" not in learner.url and "token" not in learner.url
+        assert learner.input_value("#user") == "bob" and learner.input_value("#room") == "blue"
+        learner.click("#connect")
+        learner.wait_for_selector("#state.open", timeout=10_000)
+        alice.fill("#text", "welcome, bob")
+        alice.press("#text", "Enter")
+        learner.wait_for_selector("#log .message:has-text('welcome, bob')", timeout=10_000)
     finally:
         teardown_stack(name, progress=lambda _: None)

@@ -73,7 +73,12 @@ def test_serve_prints_urls_logs_each_connection_and_message_and_stops_cleanly(tm
         read_until(process, r"open +\S+ from 127\.0\.0\.1 \?roomId=lobby&userId=teacher")
         ws.send(json.dumps({"action": "sendmessage", "message": "good morning"}))
         assert receive_json(ws)["message"] == "good morning"
-        read_until(process, r"message +\S+ sendmessage -> ok")
+        read_until(
+            process, r"message +\S+ sendmessage -> 200 delivered: recipients 1, delivered 1, gone 0"
+        )
+        ws.send("{not json")
+        assert receive_json(ws)["message"].startswith("the frame is not valid JSON")
+        read_until(process, r"message +\S+ \$default -> 400 refused")
         ws.close()
         read_until(process, r"close +\S+ 1000")
         # the terminal chat finds the running stack by itself
@@ -122,7 +127,7 @@ def test_serve_auth_step_and_a_token_minted_in_another_terminal(tmp_path):
     with serving(tmp_path, "--step", "auth", "--quiet") as (process, environment):
         match, _ = read_until(process, r"WebSocket URL : (ws://\S+)")
         url = match.group(1)
-        read_until(process, r"tokens +: chatlib-local token --stack chat")
+        read_until(process, r"tokens +: /\S+/chatlib-local token --user you --room lobby")
         assert refused_status(url, query="roomId=lobby&userId=teacher") == 401
         minted = subprocess.run(
             [sys.executable, "-m", "chatlib.tools", "token", "--stack", "chat", "--user", "teacher",

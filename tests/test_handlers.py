@@ -225,7 +225,7 @@ def test_default_answers_with_the_actions_and_the_callers_connection(events, sta
 def test_default_for_an_unregistered_caller_has_no_connection_info(events, standin):
     cid = events.new_connection_id()
     standin.open(cid)
-    default.handler(events.message(cid, "?"), None)
+    default.handler(events.message(cid, {"action": "dance"}), None)
     assert standin.frames(cid)[0]["connection"] is None
 
 
@@ -247,3 +247,23 @@ def test_rejections_are_logged_as_rejected(events):
     with capture_invocation_logs() as logs:
         connect.handler(events.connect("c", query={"roomId": "no spaces"}), None)
     assert logs[0]["outcome"] == "rejected" and logs[0]["status"] == 400
+
+
+@pytest.mark.parametrize(
+    ("body", "kind", "says"),
+    [
+        ("{broken", "error", "the frame is not valid JSON"),
+        ("[1, 2]", "error", "the frame is JSON but not an object (got list)"),
+        ('{"message": "hi"}', "help", '"action" is missing'),
+        ('{"action": "dance"}', "help", 'unknown action "dance"'),
+    ],
+)
+def test_default_tells_broken_json_apart_from_an_unknown_action(
+    events, standin, handler_env, body, kind, says
+):
+    cid = events.new_connection_id()
+    standin.open(cid)
+    response = default.handler(events.message(cid, body), None)
+    (frame,) = standin.frames(cid)
+    assert (frame["type"], response["statusCode"]) == (kind, 400 if kind == "error" else 200)
+    assert frame["message"].startswith(says)

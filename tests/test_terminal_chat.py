@@ -52,11 +52,38 @@ def test_raw_frames_show_routes_and_errors(chat_url):
     dave = terminal(chat_url, "--room", "lab", "--user", "dave")
     dave.expect("connected to room")
     dave.sendline('/raw {"action": "dance"}')
-    dave.expect(r"\? unknown or missing action; valid actions: sendmessage")
+    dave.expect(
+        r'\? unknown action "dance": use one of the valid actions; valid actions: sendmessage'
+    )
     dave.sendline('/raw {"action": "sendmessage", "message": 42}')
     dave.expect(r"! BadRequest: \"message\" must be a string, not int")
+    dave.sendline("/raw {broken")
+    dave.expect(r"! BadRequest: the frame is not valid JSON")
     dave.sendline("/quit")
+    dave.expect("bye")
+    assert "closed the connection" not in dave.before
     dave.expect(pexpect.EOF)
+    dave.close()
+    assert dave.exitstatus == 0
+
+
+def test_help_and_a_bare_raw_are_answered_here_and_never_sent(chat_url):
+    erin = terminal(chat_url, "--room", "quiet", "--user", "erin")
+    listener = terminal(chat_url, "--room", "quiet", "--user", "listener")
+    erin.expect("connected to room")
+    listener.expect("connected to room")
+    erin.sendline("/help")
+    erin.expect(r"/raw \{json\} +send any frame")
+    erin.sendline("/raw")
+    erin.expect(r"usage: /raw \{json\}")
+    erin.sendline("/dance")
+    erin.expect("unknown command /dance")
+    erin.sendline("now a real message")
+    listener.expect(r"\[quiet\] erin: now a real message")
+    assert "erin: /" not in listener.before  # nothing but the real message reached the room
+    for person in (erin, listener):
+        person.sendline("/quit")
+        person.expect(pexpect.EOF)
 
 
 def test_a_refused_connection_is_explained(chat_url):

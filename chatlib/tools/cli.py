@@ -1,172 +1,117 @@
 """``chatlib-local`` (``python -m chatlib.tools``): the local stack in a terminal, for instructors.
 
-    chatlib-local serve [--step rooms|broadcast|auth] [--websocket-port N] [--connections-port N]
-                        [--aws-port N] [--quiet]
-    chatlib-local chat [URL] [--room R] [--user U] [--token T] [--subprotocol P]
+    chatlib-local serve [--step rooms|broadcast|auth] [--host H [--trust-network]] [--quiet] …
+    chatlib-local chat [URL] [--room R] [--user U | --token-file F] [--subprotocol P]
     chatlib-local rooms [--interval S]
-    chatlib-local token --user U --room R [--room R2 ...] [--ttl S] (--stack NAME | --secret-id ID)
-                        [--endpoint-url URL | --aws]
+    chatlib-local token --user U --room R [--room R2 …] [--ttl S] [--out FILE]
+    chatlib-local token --roster names.txt [--room R …] [--out-dir DIR]
+    chatlib-local logs FUNCTION [--follow] [--since MINUTES]
 
-``serve`` starts the embedded AWS and the local gateway, deploys ``infra_cfn/chat.yaml`` as
-stack ``chat`` at the chosen teaching step (as notebook 04 does), prints the URLs, then one
-line per connection and message until Ctrl-C. ``chat`` is a terminal chat client
-(:mod:`chatlib.tools.terminal_chat`); without a URL it joins the stack ``serve`` is running.
-``rooms`` redraws who is in which room, read from that stack's connection table, every second.
-``token`` prints a JWT for a user and rooms, signed with the secret a deployed auth-step stack
-generated (read from Secrets Manager): from the running local stack's embedded AWS, or from AWS
-itself with ``--aws``.
+``serve`` (:mod:`chatlib.tools.serve`) starts the embedded AWS and the local gateway, deploys
+the chat and logs each connection and message. ``chat`` is a terminal chat client; without a
+URL it joins the stack ``serve`` runs. ``rooms`` redraws who is in which room. ``token`` mints
+a JWT with the secret of a deployed auth-step stack (the local one, or AWS with ``--aws``),
+or one join link per learner of a roster (:mod:`chatlib.tools.classroom`). ``logs`` prints a
+function's CloudWatch Logs, like ``sam logs``, locally or with ``--aws``.
+
+A token is a password for its lifetime: ``chat`` reads it from ``--token-file`` or the
+``CHATLIB_TOKEN`` variable (``--token`` also works, but shows in ``ps``), ``token --out``
+writes it to an owner-only file. Every command ends with one line, never a traceback, when
+the stack is gone or was never started, or AWS cannot be reached.
 """
 
 from __future__ import annotations
 
 import argparse
-import contextlib
-import faulthandler
-import json
-import logging
 import os
-import signal
 import sys
-import threading
+import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-__all__ = ["main"]
+from chatlib.errors import CommandError
+from chatlib.tools.local_state import LOCAL_CREDENTIALS, read_serve_state, running_stack
+from chatlib.tools.serve import STACK, add_serve_arguments, serve
 
-#: The stack ``serve`` deploys, from the course's template (:data:`chatlib.CHAT_TEMPLATE`).
-STACK = "chat"
+__all__ = ["main", "read_serve_state"]
+
+#: Where ``chat`` looks for a token when no option gives one.
+TOKEN_VARIABLE = "CHATLIB_TOKEN"
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="chatlib-local", description=__doc__.splitlines()[0])
     commands = parser.add_subparsers(dest="command", required=True)
-    serve = commands.add_parser("serve", help="run the embedded AWS, the gateway and the chat")
-    serve.add_argument("--step", choices=["rooms", "broadcast", "auth"], default="rooms")
-    serve.add_argument("--websocket-port", type=int, default=0, help="0: any free port")
-    serve.add_argument("--connections-port", type=int, default=0, help="0: any free port")
-    serve.add_argument("--aws-port", type=int, default=0, help="0: any free port")
-    serve.add_argument("--quiet", action="store_true", help="no line per connection and message")
+    add_serve_arguments(
+        commands.add_parser("serve", help="run the embedded AWS, the gateway and the chat")
+    )
     chat = commands.add_parser("chat", help="chat in this terminal")
     chat.add_argument("url", nargs="?", help="WebSocket URL (default: the running local stack)")
     chat.add_argument("--room", default="lobby")
     chat.add_argument("--user", default=None)
-    chat.add_argument("--token", default=None, help="sent as ?token=")
+    secret = chat.add_mutually_exclusive_group()
+    secret.add_argument(
+        "--token-file", type=Path, help=f"a file holding the token (or {TOKEN_VARIABLE})"
+    )
+    secret.add_argument(
+        "--token", default=None, help="the token itself (visible in ps: prefer a file)"
+    )
     chat.add_argument("--subprotocol", default=None, help="sent as Sec-WebSocket-Protocol")
     rooms = commands.add_parser("rooms", help="a live view of who is in which room")
     rooms.add_argument("--interval", type=float, default=1.0, help="seconds between redraws")
-    token = commands.add_parser("token", help="mint a JWT for a user and the rooms it may join")
-    token.add_argument("--user", required=True)
-    token.add_argument("--room", action="append", required=True, help="repeat for more rooms")
+    token = commands.add_parser("token", help="mint a JWT, or one join link per learner")
+    token.add_argument("--user", help="the user the token names")
+    token.add_argument("--room", action="append", default=[], help="repeat for more rooms")
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
-    source = token.add_mutually_exclusive_group(required=True)
-    source.add_argument("--stack", help="a stack deployed with Step=auth")
+    token.add_argument("--out", type=Path, help="write the token to this file (owner-only)")
+    token.add_argument("--roster", type=Path, help="one learner a line: user [rooms…]")
+    token.add_argument("--out-dir", type=Path, default=Path("join-links"), help="for --roster")
+    token.add_argument("--page-url", help="the chat page the links open (default: serve's)")
+    source = token.add_mutually_exclusive_group()
+    source.add_argument("--stack", default=STACK, help="a stack deployed with Step=auth")
     source.add_argument("--secret-id", help="the signing secret's ARN or name")
-    where = token.add_mutually_exclusive_group()
-    where.add_argument("--endpoint-url", help="an AWS emulator (default: the running local stack)")
-    where.add_argument("--aws", action="store_true", help="real AWS, even if a local stack runs")
+    _add_where(token)
+    logs = commands.add_parser("logs", help="a function's CloudWatch Logs, like `sam logs`")
+    logs.add_argument("function", help="e.g. sendmessage, chat-sendmessage or /aws/lambda/…")
+    logs.add_argument("--follow", action="store_true", help="keep printing new lines")
+    logs.add_argument("--since", type=float, default=60, help="minutes back (default 60)")
+    logs.add_argument("--stack", default=STACK, help="prefix for a short function name")
+    _add_where(logs)
     return parser
 
 
-def _state_file() -> Path:
-    """Where ``serve`` tells ``chat``, ``rooms`` and ``token`` about the stack it runs."""
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "chatlib" / "local-stack.json"
-
-
-def read_serve_state() -> dict[str, Any] | None:
-    """What the running ``serve`` wrote (URLs, endpoint, region, table, stack, pid), or
-    ``None`` when no ``serve`` has written it or it cannot be read."""
-    try:
-        state = json.loads(_state_file().read_text())
-    except (OSError, ValueError):
-        return None
-    return state if isinstance(state, dict) else None
+def _add_where(command: argparse.ArgumentParser) -> None:
+    where = command.add_mutually_exclusive_group()
+    where.add_argument("--endpoint-url", help="an AWS emulator (default: the running local stack)")
+    where.add_argument("--aws", action="store_true", help="real AWS, even if a local stack runs")
 
 
 def chat(args: argparse.Namespace) -> int:
     from chatlib.tools.terminal_chat import run_chat
 
-    url = args.url or (read_serve_state() or {}).get("websocket_url")
-    if url is None:
-        print("no URL given and no local stack running: start `chatlib-local serve` first")
-        return 1
+    url = args.url or running_stack()["websocket_url"]
+    token = args.token
+    if args.token_file is not None:
+        token = _read_token_file(args.token_file)
+    elif token is None:
+        token = os.environ.get(TOKEN_VARIABLE) or None
     return run_chat(
         url,
         room_id=args.room,
         user_id=args.user,
-        token=args.token,
+        token=token,
         subprotocol=args.subprotocol,
         stdin=sys.stdin,
         stdout=sys.stdout,
     )
 
 
-def serve(args: argparse.Namespace) -> int:
-    from chatlib.deploy import CHAT_TEMPLATE, deploy_stack
-    from chatlib.local.gateway.stack import start_local_stack
-
-    handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
-    gateway_log = logging.getLogger("chatlib.local.gateway")
-    gateway_log.addHandler(handler)
-    gateway_log.setLevel(logging.WARNING if args.quiet else logging.INFO)
-    gateway_log.propagate = False
-
-    # Handlers first: whoever reads the URLs below may signal at once.
-    stopping = threading.Event()
-    for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.set())
-    stack = start_local_stack(
-        websocket_port=args.websocket_port,
-        connections_port=args.connections_port,
-        aws_port=args.aws_port,
-        aws_in_own_process=True,  # a busy chat and moto then do not share one interpreter
-    )
-    result = deploy_stack(
-        CHAT_TEMPLATE, stack_name=STACK, parameters={"Step": args.step}, progress=lambda _: None
-    )
-    api_id, stage = result.outputs["ApiId"], result.outputs["WebSocketUrl"].rsplit("/", 1)[1]
-    url = stack.gateway.websocket_url(api_id, stage)
-    print(f"chat ({args.step} step, stack {STACK}) is up", flush=True)
-    print(f"  WebSocket URL : {url}", flush=True)
-    print(f"  @connections  : {stack.gateway.connections_url(api_id, stage)}", flush=True)
-    print(f"  browser chat  : {stack.gateway.chat_page_url(api_id, stage)}", flush=True)
-    print(f"  embedded AWS  : {stack.aws_endpoint_url}", flush=True)
-    if args.step == "auth":
-        print(f"  tokens        : chatlib-local token --stack {STACK} --user you --room lobby")
-        print(f"  try           : wsdump '{url}?roomId=lobby&token=<token>'", flush=True)
-    else:
-        print(f"  try           : wsdump '{url}?roomId=lobby&userId=you'", flush=True)
-    print('                  then type {"action": "sendmessage", "message": "hi"}', flush=True)
-    print("Ctrl-C stops it.", flush=True)
-    state = _state_file()
-    state.parent.mkdir(parents=True, exist_ok=True)
-    state.write_text(
-        json.dumps(
-            {
-                "websocket_url": url,
-                "aws_endpoint_url": stack.aws_endpoint_url,
-                "region": stack.aws.region,
-                "table": result.outputs["TableName"],
-                "stack": STACK,
-                "pid": os.getpid(),
-            }
-        )
-    )
-
-    # A signal may be delivered to any of the process's threads, and then nothing wakes a main
-    # thread blocked in an untimed wait: wake up a few times a second so the handler runs.
-    while not stopping.wait(timeout=0.2):
-        pass
-    print("stopping…", flush=True)
-    # Should the shutdown (or the interpreter's exit after it) ever hang, say where, in the
-    # log a test or an instructor sees, and end the process.
-    faulthandler.dump_traceback_later(30, exit=True)
-    if (read_serve_state() or {}).get("pid") == os.getpid():
-        with contextlib.suppress(OSError):
-            state.unlink()
-    stack.stop()
-    return 0
+def _read_token_file(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError as error:
+        raise CommandError(f"cannot read {path}: {error.strerror}") from None
 
 
 def rooms(args: argparse.Namespace) -> int:
@@ -175,16 +120,12 @@ def rooms(args: argparse.Namespace) -> int:
     from chatlib.store import ConnectionStore
     from chatlib.tools.room_view import watch_rooms
 
-    state = read_serve_state()
-    if state is None:
-        print("no local stack running: start `chatlib-local serve` first")
-        return 1
+    state = running_stack()
     client = boto3.client(
         "dynamodb",
         endpoint_url=state["aws_endpoint_url"],
         region_name=state["region"],
-        aws_access_key_id="testing",
-        aws_secret_access_key="testing",
+        **LOCAL_CREDENTIALS,
     )
     watch_rooms(
         ConnectionStore(state["table"], client=client), stdout=sys.stdout, interval=args.interval
@@ -192,42 +133,133 @@ def rooms(args: argparse.Namespace) -> int:
     return 0
 
 
+def _point_boto3(args: argparse.Namespace) -> dict[str, Any] | None:
+    """Point boto3 at the running local stack (or ``--endpoint-url``) unless ``--aws``;
+    return the local stack's state when it is the one used."""
+    if args.aws:
+        return None
+    state = None
+    endpoint = args.endpoint_url
+    if endpoint is None:
+        state = running_stack()
+        endpoint = state["aws_endpoint_url"]
+    os.environ["AWS_ENDPOINT_URL"] = endpoint
+    os.environ.setdefault("AWS_ACCESS_KEY_ID", LOCAL_CREDENTIALS["aws_access_key_id"])
+    os.environ.setdefault("AWS_SECRET_ACCESS_KEY", LOCAL_CREDENTIALS["aws_secret_access_key"])
+    os.environ.setdefault("AWS_DEFAULT_REGION", (state or {}).get("region", "us-east-1"))
+    return state
+
+
 def token(args: argparse.Namespace) -> int:
     from chatlib.deploy import issue_token
-    from chatlib.errors import ChatlibError
+    from chatlib.tools.classroom import read_roster, write_join_links
 
-    endpoint = args.endpoint_url
-    if endpoint is None and not args.aws:
-        endpoint = (read_serve_state() or {}).get("aws_endpoint_url")
-    if endpoint:
-        os.environ["AWS_ENDPOINT_URL"] = endpoint
-        for name, value in (("AWS_ACCESS_KEY_ID", "testing"), ("AWS_SECRET_ACCESS_KEY", "testing")):
-            os.environ.setdefault(name, value)
-        os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
-    try:
-        print(
-            issue_token(
-                user_id=args.user,
-                rooms=args.room,
-                stack_name=args.stack,
-                secret_id=args.secret_id,
-                ttl_seconds=args.ttl,
-            )
+    if (args.user is None) == (args.roster is None):
+        raise CommandError("give --user (one token) or --roster (a class)")
+    state = _point_boto3(args)
+
+    def mint(user_id: str, rooms: list[str] | tuple[str, ...]) -> str:
+        return issue_token(
+            user_id=user_id,
+            rooms=rooms,
+            stack_name=None if args.secret_id else args.stack,
+            secret_id=args.secret_id,
+            ttl_seconds=args.ttl,
         )
-    except ChatlibError as error:
-        print(f"chatlib-local token: {error.message}", file=sys.stderr)
-        return 1
+
+    expires = datetime.fromtimestamp(time.time() + args.ttl, UTC).strftime("%Y-%m-%d %H:%M UTC")
+    lifetime = f"expires {expires} (in {_duration(args.ttl)})"
+    if args.roster is None:
+        if not args.room:
+            raise CommandError("name at least one --room")
+        minted = mint(args.user, args.room)
+        if args.out is not None:
+            _write_private(args.out, minted)
+            print(f"token for {args.user} written to {args.out}; {lifetime}", file=sys.stderr)
+        else:
+            print(minted)
+            print(
+                f"token for {args.user}, rooms {', '.join(args.room)}: {lifetime}", file=sys.stderr
+            )
+        return 0
+    page_url = args.page_url or (state or {}).get("chat_page_url")
+    if page_url is None:
+        raise CommandError("--roster with --aws needs --page-url (the chat page)")
+    try:
+        learners = read_roster(args.roster.read_text(), args.room)
+    except (OSError, ValueError) as error:
+        raise CommandError(f"{args.roster}: {error}") from None
+    paths = write_join_links(
+        learners,
+        page_url=page_url,
+        out_dir=args.out_dir,
+        mint=lambda learner: mint(learner.user_id, learner.rooms),
+    )
+    for learner, path in zip(learners, paths, strict=True):
+        print(f"  {learner.user_id:<16} {' '.join(learner.rooms):<24} {path}")
+    print(f"wrote {len(paths)} join links to {args.out_dir}/ (one per learner; {lifetime})")
     return 0
+
+
+def _write_private(path: Path, text: str) -> None:
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w") as handle:
+        handle.write(text + "\n")
+
+
+def _duration(seconds: int) -> str:
+    if seconds % 3600 == 0:
+        return f"{seconds // 3600} h"
+    return f"{seconds // 60} min" if seconds >= 60 else f"{seconds} s"
+
+
+def logs(args: argparse.Namespace) -> int:
+    from chatlib.tools.log_tail import tail_function_logs
+
+    _point_boto3(args)
+    return tail_function_logs(
+        args.function, stack=args.stack, since_minutes=args.since, follow=args.follow
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "serve":
-        return serve(args)
-    if args.command == "chat":
-        return chat(args)
-    if args.command == "rooms":
-        return rooms(args)
-    if args.command == "token":
-        return token(args)
-    return 2
+    commands = {"serve": serve, "chat": chat, "rooms": rooms, "token": token, "logs": logs}
+    try:
+        return commands[args.command](args)
+    except KeyboardInterrupt:
+        return 130
+    except Exception as error:  # AWS unreachable, no region, no credentials, the stack gone…
+        problem = _one_line(error)
+        if problem is None:
+            raise
+        print(f"chatlib-local {args.command}: {problem}", file=sys.stderr)
+        return 1
+
+
+def _one_line(error: Exception) -> str | None:
+    """What to tell a person about an error from boto3 or chatlib, or ``None`` (a bug)."""
+    from botocore.exceptions import (
+        BotoCoreError,
+        ClientError,
+        EndpointConnectionError,
+        NoCredentialsError,
+        NoRegionError,
+    )
+
+    from chatlib.errors import ChatlibError
+
+    if isinstance(error, ChatlibError):
+        return error.message
+    if isinstance(error, EndpointConnectionError):
+        return f"cannot reach {error.kwargs.get('endpoint_url', 'AWS')}: has the stack stopped?"
+    if isinstance(error, NoRegionError):
+        return "no AWS region: set AWS_REGION (or AWS_DEFAULT_REGION), or run `serve` locally"
+    if isinstance(error, NoCredentialsError):
+        return "no AWS credentials: set AWS_PROFILE or the AWS_* variables"
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        return f"AWS answered {details.get('Code')}: {details.get('Message')}"
+    if isinstance(error, BotoCoreError | ConnectionError):
+        return str(error)
+    return None

@@ -30,6 +30,7 @@ __all__ = [
     "authorize",
     "decide",
     "connect_method_arn",
+    "first_missing_identity",
     "missing_identity",
 ]
 
@@ -45,21 +46,30 @@ class AuthorizerDecision:
 
     refusal: HTTPStatus | None = None
     context: dict[str, Any] | None = None
+    #: Why, for the gateway's log (never for the client): a missing identity source, say.
+    reason: str = ""
 
 
 def missing_identity(
     identity_sources: tuple[str, ...], query: Mapping[str, str], headers: Mapping[str, str]
 ) -> bool:
     """Whether an identity source is absent or empty (API Gateway then answers 401 at once)."""
+    return first_missing_identity(identity_sources, query, headers) is not None
+
+
+def first_missing_identity(
+    identity_sources: tuple[str, ...], query: Mapping[str, str], headers: Mapping[str, str]
+) -> str | None:
+    """The first identity source that is absent or empty, or ``None``."""
     lowered = {name.lower(): value for name, value in headers.items()}
     for source in identity_sources:
         if source.startswith("route.request.querystring."):
             if not query.get(source.removeprefix("route.request.querystring.")):
-                return True
+                return source
         elif source.startswith("route.request.header."):
             if not lowered.get(source.removeprefix("route.request.header.").lower()):
-                return True
-    return False
+                return source
+    return None
 
 
 def connect_method_arn(deployment: Deployment, function: FunctionConfig) -> str:
@@ -104,8 +114,11 @@ async def authorize(
     invoke: Invoke,
 ) -> AuthorizerDecision:
     """Run the authorizer step for one handshake; ``invoke`` runs a function."""
-    if missing_identity(authorizer.identity_sources, query, headers):
-        return AuthorizerDecision(refusal=HTTPStatus.UNAUTHORIZED)
+    missing = first_missing_identity(authorizer.identity_sources, query, headers)
+    if missing is not None:
+        return AuthorizerDecision(
+            refusal=HTTPStatus.UNAUTHORIZED, reason=f"the identity source {missing} is missing"
+        )
     method_arn = connect_method_arn(deployment, authorizer.function)
     event = events.authorizer_request(
         connection_id, method_arn=method_arn, query=query, headers=headers

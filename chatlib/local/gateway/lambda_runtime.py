@@ -7,13 +7,16 @@ environment plus Lambda's reserved variables. Instances stay warm between invoca
 busy function gets more instances (up to a limit), like Lambda's scaling. A handler that
 runs past its timeout is killed, as Lambda does, and the next invocation starts cold.
 
-Everything a function prints is kept per function, like its CloudWatch log group.
+An instance left idle for ``idle_seconds`` (five minutes unless told) is retired and its
+process ends, as Lambda reclaims idle execution environments; the next invocation starts cold.
+
+Everything a function prints goes to its log group, one stream per instance, in memory and in
+the embedded CloudWatch Logs (:mod:`.function_logs`).
 """
 
 from __future__ import annotations
 
 import asyncio
-import collections
 import contextlib
 import json
 import logging
@@ -27,8 +30,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chatlib.local.gateway.deployment import FunctionConfig
+from chatlib.local.gateway.function_logs import FunctionLogs, new_log_stream_name
 
-__all__ = ["FunctionLogs", "Invocation", "LambdaRuntime"]
+__all__ = ["DEFAULT_IDLE_SECONDS", "FunctionLogs", "Invocation", "LambdaRuntime"]
+
+#: How long an instance may stay idle before it is retired (Lambda keeps them for minutes).
+DEFAULT_IDLE_SECONDS = 5 * 60.0
 
 log = logging.getLogger("chatlib.local.gateway.runtime")
 
@@ -47,28 +54,13 @@ class Invocation:
     error_message: str | None = None
     timed_out: bool = False
     duration_ms: float = 0.0
+    #: The structured line the handler logged for this invocation, if it logged one
+    #: (``{"outcome", "status", "counts", …}``: :mod:`chatlib.invocation_log`).
+    summary: dict[str, Any] | None = None
 
     @property
     def ok(self) -> bool:
         return self.error_type is None
-
-
-class FunctionLogs:
-    """Log lines per function, newest last, like a CloudWatch log group per function."""
-
-    def __init__(self, max_lines: int = 20_000) -> None:
-        self._lines: dict[str, collections.deque[str]] = collections.defaultdict(
-            lambda: collections.deque(maxlen=max_lines)
-        )
-
-    def append(self, function_name: str, line: str) -> None:
-        self._lines[function_name].append(line)
-
-    def lines(self, function_name: str) -> list[str]:
-        return list(self._lines.get(function_name, ()))
-
-    def function_names(self) -> list[str]:
-        return sorted(self._lines)
 
 
 @dataclass(eq=False)  # compared and hashed by identity: one per process
@@ -76,6 +68,8 @@ class _Instance:
     process: asyncio.subprocess.Process
     reader: asyncio.StreamReader
     writer: asyncio.StreamWriter
+    log_stream: str = field(default_factory=new_log_stream_name)
+    idle_since: float = field(default_factory=time.monotonic)
     log_tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def kill(self) -> None:
@@ -102,15 +96,54 @@ class LambdaRuntime:
         base_environment: dict[str, str],
         region: str = "us-east-1",
         max_instances_per_function: int = 4,
+        idle_seconds: float = DEFAULT_IDLE_SECONDS,
+        logs_client: Any = None,
     ) -> None:
         self.base_environment = dict(base_environment)
         self.region = region
         self.max_instances = max_instances_per_function
-        self.logs = FunctionLogs()
+        self.idle_seconds = idle_seconds
+        self.logs = FunctionLogs(client=logs_client)
         self._pools: dict[tuple[str, str, str], _Pool] = {}
         self._instances: set[_Instance] = set()
+        self._housekeeping: asyncio.Task[None] | None = None
         self.cold_starts = 0
+        self.retired = 0
         self.in_flight = 0
+
+    @property
+    def instances(self) -> int:
+        """Function instances whose process is running, busy or idle."""
+        return sum(1 for i in self._instances if i.process.returncode is None)
+
+    def start(self) -> None:
+        """Start retiring idle instances and shipping log lines (on the running loop)."""
+        if self._housekeeping is None:
+            self._housekeeping = asyncio.create_task(self._keep_house())
+
+    async def _keep_house(self) -> None:
+        while True:  # idle_seconds may change while it runs (tests shorten it)
+            await asyncio.sleep(max(0.05, min(1.0, self.idle_seconds / 4)))
+            self.retire_idle()
+            await asyncio.to_thread(self.logs.ship)
+
+    def retire_idle(self, now: float | None = None) -> int:
+        """End the instances idle for longer than ``idle_seconds``; return how many."""
+        now = time.monotonic() if now is None else now
+        retired = 0
+        for pool in self._pools.values():
+            keep = []
+            for instance in pool.idle:
+                if now - instance.idle_since >= self.idle_seconds:
+                    instance.kill()
+                    self._instances.discard(instance)
+                    pool.size -= 1
+                    retired += 1
+                else:
+                    keep.append(instance)
+            pool.idle[:] = keep
+        self.retired += retired
+        return retired
 
     async def invoke(
         self, function: FunctionConfig, event: dict[str, Any], *, extra_environment: dict[str, str]
@@ -148,6 +181,7 @@ class LambdaRuntime:
             self.logs.append(
                 function.name,
                 f"{stamp}Z {request_id} Task timed out after {function.timeout:.2f} seconds",
+                instance.log_stream,
             )
             return Invocation(
                 request_id,
@@ -159,17 +193,23 @@ class LambdaRuntime:
         except (ConnectionError, asyncio.IncompleteReadError) as error:
             instance.kill()
             await self._release(pool, None)
-            self.logs.append(function.name, f"RequestId: {request_id} Error: Runtime exited")
+            self.logs.append(
+                function.name, f"RequestId: {request_id} Error: Runtime exited", instance.log_stream
+            )
             return Invocation(request_id, error_type="Runtime.ExitError", error_message=str(error))
         await self._release(pool, instance)
         elapsed = (time.perf_counter() - started) * 1000
+        summary = reply.get("summary") if isinstance(reply.get("summary"), dict) else None
         if reply.get("ok"):
-            return Invocation(request_id, result=reply.get("result"), duration_ms=elapsed)
+            return Invocation(
+                request_id, result=reply.get("result"), duration_ms=elapsed, summary=summary
+            )
         return Invocation(
             request_id,
             error_type=reply.get("errorType", "Error"),
             error_message=reply.get("errorMessage", ""),
             duration_ms=elapsed,
+            summary=summary,
         )
 
     async def prewarm(self, function: FunctionConfig, extra_environment: dict[str, str]) -> None:
@@ -205,7 +245,13 @@ class LambdaRuntime:
         return self._pools[key]
 
     async def close(self) -> None:
-        """Stop every instance, idle or (after a cancelled invocation) still busy."""
+        """Stop every instance, idle or (after a cancelled invocation) still busy, and send
+        the last log lines."""
+        if self._housekeeping is not None:
+            self._housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._housekeeping
+            self._housekeeping = None
         for instance in list(self._instances):
             instance.kill()
             with contextlib.suppress(TimeoutError):
@@ -214,26 +260,7 @@ class LambdaRuntime:
         for pool in self._pools.values():
             pool.idle.clear()
         self._pools.clear()
-
-    def environment_for(self, function: FunctionConfig, extra: dict[str, str]) -> dict[str, str]:
-        """The instance's environment: Lambda's reserved variables, the local endpoints, and
-        the function's own configuration, and nothing of this process's or other functions'."""
-        reserved = {
-            "AWS_LAMBDA_FUNCTION_NAME": function.name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
-            "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
-            "AWS_REGION": self.region,
-            "AWS_DEFAULT_REGION": self.region,
-            "CHATLIB_FUNCTION_ARN": function.arn,
-            "LANG": "C.UTF-8",
-            "TZ": ":UTC",
-            "PYTHONUNBUFFERED": "1",
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-        }
-        user = {k: v for k, v in function.environment.items() if k not in reserved}
-        return {**self.base_environment, **extra, **user, **reserved}
+        await asyncio.to_thread(self.logs.ship)
 
     async def _acquire(
         self, pool: _Pool, function: FunctionConfig, extra: dict[str, str]
@@ -260,6 +287,7 @@ class LambdaRuntime:
             if instance is None:
                 pool.size -= 1
             else:
+                instance.idle_since = time.monotonic()
                 pool.idle.append(instance)
             pool.available.notify()
 
@@ -274,7 +302,7 @@ class LambdaRuntime:
                 function.handler,
                 str(child.fileno()),
                 pass_fds=(child.fileno(),),
-                env=self.environment_for(function, extra),
+                env=lambda_environment(function, self.region, {**self.base_environment, **extra}),
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
@@ -285,7 +313,7 @@ class LambdaRuntime:
         instance = _Instance(process, reader, writer)
         self._instances = {i for i in self._instances if i.process.returncode is None}
         self._instances.add(instance)
-        instance.log_tasks.append(asyncio.create_task(self._collect(function.name, process)))
+        instance.log_tasks.append(asyncio.create_task(self._collect(function.name, instance)))
         try:  # the init phase: Lambda gives it 10 s of its own, outside the function's timeout
             await asyncio.wait_for(_read(reader), timeout=INIT_TIMEOUT_SECONDS)
         except (TimeoutError, ConnectionError, asyncio.IncompleteReadError):
@@ -293,10 +321,36 @@ class LambdaRuntime:
             raise
         return instance
 
-    async def _collect(self, function_name: str, process: asyncio.subprocess.Process) -> None:
-        assert process.stdout is not None
-        async for raw in process.stdout:
-            self.logs.append(function_name, raw.decode("utf-8", errors="replace").rstrip("\n"))
+    async def _collect(self, function_name: str, instance: _Instance) -> None:
+        stdout = instance.process.stdout
+        assert stdout is not None
+        async for raw in stdout:
+            line = raw.decode("utf-8", errors="replace").rstrip("\n")
+            self.logs.append(function_name, line, instance.log_stream)
+
+
+def lambda_environment(
+    function: FunctionConfig, region: str, base: dict[str, str]
+) -> dict[str, str]:
+    """An instance's environment: Lambda's reserved variables, ``base`` (the local endpoints
+    and credentials), and the function's own configuration, and nothing of this process's or
+    other functions'."""
+    reserved = {
+        "AWS_LAMBDA_FUNCTION_NAME": function.name,
+        "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
+        "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+        "AWS_LAMBDA_LOG_GROUP_NAME": f"/aws/lambda/{function.name}",
+        "AWS_EXECUTION_ENV": "AWS_Lambda_python3.12",
+        "AWS_REGION": region,
+        "AWS_DEFAULT_REGION": region,
+        "CHATLIB_FUNCTION_ARN": function.arn,
+        "LANG": "C.UTF-8",
+        "TZ": ":UTC",
+        "PYTHONUNBUFFERED": "1",
+        "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+    }
+    user = {k: v for k, v in function.environment.items() if k not in reserved}
+    return {**base, **user, **reserved}
 
 
 def _write(writer: asyncio.StreamWriter, message: dict[str, Any]) -> None:

@@ -6,7 +6,10 @@ one at a time over the socket ``fd``, keeping module state between them (warm in
 a Lambda execution environment does. Its environment is exactly the function's configured one
 plus Lambda's reserved variables, set by the parent. stdout and stderr are the function's log
 stream; like Lambda's Python runtime it writes START, END and REPORT lines around each
-invocation and formats log records as ``[LEVEL]\\t<time>\\t<request id>\\t<message>``.
+invocation and formats log records as ``[LEVEL]\\t<time>\\t<request id>\\t<message>``. The
+structured line a chatlib handler logs per invocation (``{"outcome", "status", "counts", …}``)
+also goes back to the gateway with the result, so the gateway's own log line can say what the
+handler did.
 
 Messages on the socket are a 4-byte big-endian length and a JSON document.
 """
@@ -26,6 +29,7 @@ from typing import Any
 from chatlib.local.lambda_context import LambdaContext
 
 _request_id = ""
+_summary: dict[str, Any] | None = None
 
 
 def send(sock: socket.socket, message: dict[str, Any]) -> None:
@@ -57,6 +61,21 @@ class _RequestIdFilter(logging.Filter):
         return True
 
 
+class _SummaryCatcher(logging.Handler):
+    """Keep the invocation's structured line (:mod:`chatlib.invocation_log`), if any."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        global _summary
+        message = record.getMessage()
+        if message.startswith("{") and '"outcome"' in message:
+            try:
+                parsed = json.loads(message)
+            except ValueError:
+                return
+            if isinstance(parsed, dict):
+                _summary = parsed
+
+
 def _configure_logging() -> None:
     handler = logging.StreamHandler(sys.stdout)
     handler.addFilter(_RequestIdFilter())
@@ -68,7 +87,7 @@ def _configure_logging() -> None:
     )
     logging.Formatter.converter = time.gmtime
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [handler, _SummaryCatcher(logging.INFO)]
     root.setLevel(logging.WARNING)  # as on Lambda: a library must raise its own level
 
 
@@ -78,7 +97,7 @@ def _load(handler_path: str) -> Any:
 
 
 def main() -> None:
-    global _request_id
+    global _request_id, _summary
     handler_path, fd = sys.argv[1], int(sys.argv[2])
     sock = socket.socket(fileno=fd)
     _configure_logging()
@@ -89,7 +108,7 @@ def main() -> None:
         traceback.print_exc()
     send(sock, {"ready": True})  # the init phase is over: its time is not the invocation's
     while (request := receive(sock)) is not None:
-        _request_id = request["requestId"]
+        _request_id, _summary = request["requestId"], None
         started = time.perf_counter()
         print(f"START RequestId: {_request_id} Version: $LATEST", flush=True)
         try:
@@ -107,6 +126,8 @@ def main() -> None:
         elapsed = (time.perf_counter() - started) * 1000
         print(f"END RequestId: {_request_id}", flush=True)
         print(f"REPORT RequestId: {_request_id}\tDuration: {elapsed:.2f} ms", flush=True)
+        if _summary is not None:
+            reply["summary"] = _summary
         send(sock, reply)
         _request_id = ""
 

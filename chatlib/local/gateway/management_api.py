@@ -9,7 +9,10 @@ An id that is unknown, closed, or still in ``$connect`` answers 410 with
 ``x-amzn-ErrorType: GoneException``, so boto3 raises ``GoneException``; a body over 128 KB
 answers 413 ``PayloadTooLargeException`` (every reply comes from
 :mod:`chatlib.local.connections_replies`). (On AWS the API's id is in the host name; here
-it is the first path segment.) Requests are not signature-checked.
+it is the first path segment.) Requests are not signature-checked, so ``@connections``
+answers only this machine (the functions, notebooks, the CLI): when the gateway serves a
+classroom on a LAN address, a learner's laptop gets the page and 403 for ``@connections``, as
+an unsigned request to AWS gets 403.
 
 The ``websockets`` server cannot read request bodies, hence this separate small server;
 keep-alive is supported because boto3 reuses its connections.
@@ -18,6 +21,7 @@ keep-alive is supported because boto3 reuses its connections.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import logging
 from collections.abc import Awaitable, Callable
 from urllib.parse import unquote
@@ -29,7 +33,7 @@ from chatlib.local import connections_replies as replies
 from chatlib.local.connections_replies import Reply
 from chatlib.local.gateway.connections import ConnectionRegistry, LiveConnection
 
-__all__ = ["ManagementAPI"]
+__all__ = ["ManagementAPI", "same_machine"]
 
 log = logging.getLogger("chatlib.local.gateway.management")
 
@@ -52,11 +56,15 @@ class ManagementAPI:
         #: Static pages served on GET, path -> (content type, body): the browser chat page.
         self.pages: dict[str, tuple[str, bytes]] = {}
 
-    async def handle(self, method: str, target: str, body: bytes) -> Reply:
+    async def handle(
+        self, method: str, target: str, body: bytes, *, from_this_machine: bool = True
+    ) -> Reply:
         path = target.split("?", 1)[0]
         if method == "GET" and path in self.pages:
             content_type, page = self.pages[path]
             return 200, {"Content-Type": content_type, "Cache-Control": "no-store"}, page
+        if not from_this_machine:
+            return replies.forbidden()
         parts = path.split("/")
         # ["", apiId, stage, "@connections", id]
         if len(parts) != 5 or parts[0] or parts[3] != "@connections":
@@ -93,6 +101,8 @@ class ManagementAPI:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
     ) -> None:
         connection = h11.Connection(h11.SERVER)
+        peer, local = writer.get_extra_info("peername"), writer.get_extra_info("sockname")
+        local_client = same_machine(peer[0] if peer else "", local[0] if local else "")
         try:
             while True:
                 request = await self._next_request(connection, reader)
@@ -100,7 +110,9 @@ class ManagementAPI:
                     break
                 method, target, body = request
                 try:
-                    status, headers, payload = await self.handle(method, target, body)
+                    status, headers, payload = await self.handle(
+                        method, target, body, from_this_machine=local_client
+                    )
                 except Exception:
                     log.exception("@connections %s %s failed", method, target)
                     status, headers, payload = replies.internal_error()
@@ -143,6 +155,18 @@ class ManagementAPI:
                 return method, target, bytes(body)
             elif isinstance(event, h11.ConnectionClosed):
                 return None
+
+
+def same_machine(peer_ip: str, local_ip: str) -> bool:
+    """Whether a client at ``peer_ip``, connected to this server's ``local_ip``, runs on this
+    machine: a loopback address, or the very address it connected to."""
+    try:
+        address = ipaddress.ip_address(peer_ip.split("%", 1)[0])
+    except ValueError:
+        return False
+    if getattr(address, "ipv4_mapped", None) is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback or peer_ip == local_ip
 
 
 def _as_frame(body: bytes) -> str | bytes:

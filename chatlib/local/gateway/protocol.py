@@ -47,6 +47,7 @@ from chatlib.local.gateway.connections import (
 )
 from chatlib.local.gateway.deployment import Deployment, FunctionConfig
 from chatlib.local.gateway.lambda_runtime import Invocation
+from chatlib.local.gateway.narration import describe_outcome, mask_tokens
 from chatlib.local.gateway.routing import select_route
 from chatlib.local.gateway.served_apis import ServedApi, ServedApis
 
@@ -131,7 +132,12 @@ class WebSocketProtocol:
             if refusal is not None:
                 self._registry.remove(live.connection_id)
                 state.events.forget(live.connection_id)
-                log.info("connect  %s refused %s by the authorizer", live.connection_id, refusal)
+                log.info(
+                    "connect  %s refused %s by the authorizer%s",
+                    live.connection_id,
+                    refusal.value,
+                    f": {decision.reason}" if decision.reason else "",
+                )
                 return _refuse(connection, refusal)
         subprotocol = None
         if route is not None and route.function is not None:
@@ -167,7 +173,9 @@ class WebSocketProtocol:
         live.websocket = websocket
         live.touch()
         state = self._apis.cached(live.api_id, live.stage)
-        log.info("open     %s from %s ?%s", live.connection_id, live.source_ip, live.query)
+        log.info(
+            "open     %s from %s ?%s", live.connection_id, live.source_ip, mask_tokens(live.query)
+        )
         watchdog = asyncio.create_task(watch_limits(live, self._options))
         try:
             async for message in websocket:
@@ -220,7 +228,7 @@ class WebSocketProtocol:
             "message  %s %s -> %s (%.0f ms)",
             live.connection_id,
             route_key,
-            "ok" if invocation.ok else invocation.error_type,
+            describe_outcome(invocation),
             invocation.duration_ms,
         )
         if not invocation.ok:

@@ -24,7 +24,7 @@ from websockets.asyncio.server import Server, serve
 from chatlib.limits import MAX_FRAME_BYTES, MAX_PAYLOAD_BYTES
 from chatlib.local.gateway.connections import ConnectionRegistry
 from chatlib.local.gateway.deployment import Deployment, FunctionConfig
-from chatlib.local.gateway.lambda_runtime import Invocation, LambdaRuntime
+from chatlib.local.gateway.lambda_runtime import DEFAULT_IDLE_SECONDS, Invocation, LambdaRuntime
 from chatlib.local.gateway.management_api import ManagementAPI
 from chatlib.local.gateway.protocol import WebSocketProtocol
 from chatlib.local.gateway.served_apis import ServedApi, ServedApis
@@ -49,12 +49,21 @@ class GatewayOptions:
     handshake_timeout: float = 35.0  # authorizer + $connect, each up to 29 s on AWS
     deployment_cache_seconds: float = 1.0  # a redeploy is served from the next handshake after
     max_instances_per_function: int = 4
+    instance_idle_seconds: float = DEFAULT_IDLE_SECONDS  # an idle function instance then ends
+
+
+#: Bind addresses that mean "every interface": this machine reaches them over loopback.
+_ANY_ADDRESS = {"0.0.0.0", "::", ""}
 
 
 class LocalGateway:
     """Serve deployed WebSocket APIs. ``load`` returns the deployment for ``(api_id, stage)``
     and raises ``LookupError`` when there is none; it is called on every handshake, so a
-    redeploy takes effect for the next connection."""
+    redeploy takes effect for the next connection.
+
+    ``host`` is the address both servers bind: loopback unless a classroom on a LAN is
+    served (``0.0.0.0`` or a LAN address). URLs name :attr:`local_host`, the address this
+    machine's own clients and functions use, unless asked for another host (the learners')."""
 
     def __init__(
         self,
@@ -66,9 +75,11 @@ class LocalGateway:
         connections_port: int = 0,
         options: GatewayOptions | None = None,
         region: str = "us-east-1",
+        logs_client: Any = None,
     ) -> None:
         self.options = options or GatewayOptions()
         self.host = host
+        self.local_host = "127.0.0.1" if host in _ANY_ADDRESS else host
         self._requested_ports = (websocket_port, connections_port)
         self.apis = ServedApis(
             load, cache_seconds=self.options.deployment_cache_seconds, prewarm=self._prewarm
@@ -78,6 +89,8 @@ class LocalGateway:
             base_environment=base_environment,
             region=region,
             max_instances_per_function=self.options.max_instances_per_function,
+            idle_seconds=self.options.instance_idle_seconds,
+            logs_client=logs_client,
         )
         self.protocol = WebSocketProtocol(
             apis=self.apis,
@@ -98,6 +111,7 @@ class LocalGateway:
 
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
+        self.runtime.start()
         ws_port, http_port = self._requested_ports
         self._http_server = await asyncio.start_server(
             self.management.serve_client, self.host, http_port
@@ -143,16 +157,16 @@ class LocalGateway:
         """Messages, closes and start-ups the gateway is still working on."""
         return len(self._tasks)
 
-    def websocket_url(self, api_id: str, stage: str) -> str:
-        return f"ws://{self.host}:{self.websocket_port}/{api_id}/{stage}"
+    def websocket_url(self, api_id: str, stage: str, host: str | None = None) -> str:
+        return f"ws://{_url_host(host or self.local_host)}:{self.websocket_port}/{api_id}/{stage}"
 
     def connections_url(self, api_id: str, stage: str) -> str:
-        return f"http://{self.host}:{self.connections_port}/{api_id}/{stage}"
+        return f"http://{_url_host(self.local_host)}:{self.connections_port}/{api_id}/{stage}"
 
-    def chat_page_url(self, api_id: str, stage: str) -> str:
+    def chat_page_url(self, api_id: str, stage: str, host: str | None = None) -> str:
         """The browser chat page, with this API's WebSocket URL filled in."""
-        query = urlencode({"url": self.websocket_url(api_id, stage)})
-        return f"http://{self.host}:{self.connections_port}/chat?{query}"
+        query = urlencode({"url": self.websocket_url(api_id, stage, host)})
+        return f"http://{_url_host(host or self.local_host)}:{self.connections_port}/chat?{query}"
 
     # -- deployments and functions -----------------------------------------------------
     def forget_deployments(self) -> None:
@@ -196,3 +210,7 @@ class LocalGateway:
         task = asyncio.create_task(coroutine)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host

@@ -23,7 +23,7 @@ from chatlib.local.embedded import EmbeddedAWS, running_embedded_aws, start_embe
 from chatlib.local.gateway.deployment import Deployment, load_deployment
 from chatlib.local.gateway.server import GatewayOptions, LocalGateway
 
-__all__ = ["LocalStack", "start_local_stack"]
+__all__ = ["LocalStack", "start_local_stack", "stop_local_stack"]
 
 T = TypeVar("T")
 _AWS_URL = re.compile(
@@ -135,8 +135,25 @@ class LocalStack:
                 _running = None
 
 
+def stop_local_stack() -> str:
+    """Stop whatever this process runs locally: the gateway with every function instance, and
+    the embedded AWS (whoever started it). What a notebook's last cell calls; safe to call
+    twice, or when nothing runs. Returns one line saying what it stopped."""
+    stopped = []
+    stack, aws = _running, running_embedded_aws()
+    if stack is not None:
+        stack.stop()
+        stopped.append("the local gateway and its function instances")
+    if aws is not None:
+        if running_embedded_aws() is aws:  # the stack stops only an AWS it started itself
+            aws.stop()
+        stopped.append("the embedded AWS")
+    return "stopped " + " and ".join(stopped) if stopped else "nothing was running"
+
+
 def start_local_stack(
     *,
+    host: str = "127.0.0.1",
     websocket_port: int = 0,
     connections_port: int = 0,
     aws_port: int = 0,
@@ -145,6 +162,8 @@ def start_local_stack(
 ) -> LocalStack:
     """Start the embedded AWS and the gateway (free loopback ports unless given), once.
 
+    ``host`` is where the gateway listens: keep loopback unless learners on other machines
+    must reach it (``chatlib-local serve --host``). The embedded AWS stays on loopback.
     ``aws_in_own_process`` runs moto as a child process instead of a thread of this one.
     """
     global _running
@@ -158,6 +177,8 @@ def start_local_stack(
             load=lambda api_id, stage: load_deployment(
                 api_id, stage, apigateway=apigateway, lambda_client=lambda_client
             ),
+            logs_client=boto3.client("logs"),
+            host=host,
             base_environment={
                 "AWS_ENDPOINT_URL": aws.endpoint_url,
                 "AWS_ACCESS_KEY_ID": os.environ["AWS_ACCESS_KEY_ID"],

@@ -1,0 +1,252 @@
+"""``chatlib-local serve``: the embedded AWS, the gateway and the chat, in a terminal.
+
+It deploys ``infra_cfn/chat.yaml`` as stack ``chat`` at the chosen teaching step (as notebook
+04 does), says what it is doing while it starts, prints the URLs and commands that run as
+printed, then one line per connection and message until Ctrl-C.
+
+* **The auth step** signs tokens with the local signing secret (kept beside the state file,
+  or ``--secret-file``), written into the embedded Secrets Manager after the deploy, so a
+  token minted before a restart still verifies after it.
+* **A classroom** (``--host 0.0.0.0`` or a LAN address) serves learners on other machines.
+  Beyond loopback it refuses the steps without authentication (anyone on the network could
+  join as anyone, in any room) unless ``--trust-network`` says the network is yours alone,
+  and it prints what learners open. ``@connections`` still answers this machine only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import faulthandler
+import ipaddress
+import logging
+import os
+import signal
+import socket
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+from chatlib.tools.local_state import (
+    chatlib_local_command,
+    forget_serve_state,
+    local_signing_secret,
+    write_serve_state,
+    wsdump_command,
+)
+
+__all__ = ["add_serve_arguments", "serve"]
+
+#: The stack ``serve`` deploys, from the course's template (:data:`chatlib.CHAT_TEMPLATE`).
+STACK = "chat"
+
+
+def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
+    serve.add_argument("--step", choices=["rooms", "broadcast", "auth"], default="rooms")
+    serve.add_argument(
+        "--host",
+        default="127.0.0.1",
+        help="where to listen: 127.0.0.1 (this machine), or 0.0.0.0 or a LAN address for a class",
+    )
+    serve.add_argument(
+        "--trust-network",
+        action="store_true",
+        help="serve the rooms or broadcast step (no authentication) beyond loopback anyway",
+    )
+    serve.add_argument(
+        "--advertise", help="the host name or address learners use (default: guessed)"
+    )
+    serve.add_argument("--secret-file", type=Path, help="the token-signing secret (auth step)")
+    serve.add_argument("--websocket-port", type=int, default=0, help="0: any free port")
+    serve.add_argument("--connections-port", type=int, default=0, help="0: any free port")
+    serve.add_argument("--aws-port", type=int, default=0, help="0: any free port")
+    serve.add_argument(
+        "--instance-idle", type=float, default=300, help="seconds before an idle function ends"
+    )
+    serve.add_argument("--quiet", action="store_true", help="no line per connection and message")
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def refusal(step: str, host: str, trusted: bool) -> str | None:
+    """Why ``serve`` must not start as asked, or ``None``."""
+    if step == "auth" or trusted or is_loopback(host):
+        return None
+    return (
+        f"chatlib-local serve: refusing the {step} step on {host}: it has no authentication, "
+        "so anyone on the network could join as anyone. Use --step auth (one token per "
+        "learner: `chatlib-local token --roster names.txt`), or add --trust-network if this "
+        "network is yours alone."
+    )
+
+
+def lan_address() -> str:
+    """This machine's address on its LAN, as learners reach it: the source address of a route
+    out (a UDP socket's connect sends nothing). Loopback when there is no route."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never reached, only routed
+            return probe.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+
+
+def serve(args: argparse.Namespace) -> int:
+    reason = refusal(args.step, args.host, args.trust_network)
+    if reason is not None:
+        print(reason, file=sys.stderr)
+        return 2
+    _log_gateway_lines(quiet=args.quiet)
+    # Handlers first: whoever reads the URLs below may signal at once.
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    started = time.monotonic()
+    say = _progress(started)
+    say("starting the embedded AWS and the gateway")
+    stack = _start(args)
+    say(f"deploying infra_cfn/chat.yaml as stack {STACK} ({args.step} step)")
+    outputs = _deploy(args.step)
+    if args.step == "auth":
+        _install_signing_secret(outputs["TokenSecretArn"], args.secret_file)
+        say("the auth step signs with the local secret: tokens survive a restart")
+    api_id, stage = outputs["ApiId"], outputs["WebSocketUrl"].rsplit("/", 1)[1]
+    url = stack.gateway.websocket_url(api_id, stage)
+    classroom = not is_loopback(args.host)
+    learners_host = (args.advertise or lan_address()) if classroom else None
+    state = {
+        "websocket_url": url,
+        "aws_endpoint_url": stack.aws_endpoint_url,
+        "region": stack.aws.region,
+        "table": outputs["TableName"],
+        "stack": STACK,
+        "step": args.step,
+        "chat_page_url": stack.gateway.chat_page_url(api_id, stage, learners_host),
+        "pid": os.getpid(),
+    }
+    write_serve_state(state)
+    say(f"ready in {time.monotonic() - started:.1f} s")
+    _print_urls(args, stack, api_id, stage, learners_host)
+    # A signal may be delivered to any of the process's threads, and then nothing wakes a main
+    # thread blocked in an untimed wait: wake up a few times a second so the handler runs.
+    while not stopping.wait(timeout=0.2):
+        pass
+    print("stopping…", flush=True)
+    # Should the shutdown (or the interpreter's exit after it) ever hang, say where, in the
+    # log a test or an instructor sees, and end the process.
+    faulthandler.dump_traceback_later(30, exit=True)
+    forget_serve_state(os.getpid())
+    stack.stop()
+    return 0
+
+
+def _progress(started: float) -> Any:
+    def say(line: str) -> None:
+        print(f"[{time.monotonic() - started:5.1f} s] {line}", flush=True)
+
+    return say
+
+
+def _log_gateway_lines(*, quiet: bool) -> None:
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    gateway_log = logging.getLogger("chatlib.local.gateway")
+    gateway_log.addHandler(handler)
+    gateway_log.setLevel(logging.WARNING if quiet else logging.INFO)
+    gateway_log.propagate = False
+
+
+def _start(args: argparse.Namespace) -> Any:
+    from chatlib.local.gateway.server import GatewayOptions
+    from chatlib.local.gateway.stack import start_local_stack
+
+    return start_local_stack(
+        host=args.host,
+        websocket_port=args.websocket_port,
+        connections_port=args.connections_port,
+        aws_port=args.aws_port,
+        options=GatewayOptions(instance_idle_seconds=args.instance_idle),
+        aws_in_own_process=True,  # a busy chat and moto then do not share one interpreter
+    )
+
+
+def _deploy(step: str) -> dict[str, str]:
+    from chatlib.deploy import CHAT_TEMPLATE, deploy_stack
+
+    result = deploy_stack(
+        CHAT_TEMPLATE, stack_name=STACK, parameters={"Step": step}, progress=lambda _: None
+    )
+    return result.outputs
+
+
+def _install_signing_secret(secret_arn: str, secret_file: Path | None) -> None:
+    """Replace the secret the template generated (new at every start of the embedded AWS)
+    with the local one, before any authorizer has read it."""
+    import boto3
+
+    boto3.client("secretsmanager").put_secret_value(
+        SecretId=secret_arn, SecretString=local_signing_secret(secret_file)
+    )
+
+
+def _print_urls(
+    args: argparse.Namespace, stack: Any, api_id: str, stage: str, learners_host: str | None
+) -> None:
+    gateway, command = stack.gateway, chatlib_local_command()
+    url = gateway.websocket_url(api_id, stage)
+    lines = [
+        f"chat ({args.step} step, stack {STACK}) is up",
+        f"  WebSocket URL : {url}",
+        f"  @connections  : {gateway.connections_url(api_id, stage)}",
+        f"  browser chat  : {gateway.chat_page_url(api_id, stage)}",
+        f"  embedded AWS  : {stack.aws_endpoint_url}",
+        f"  chat          : {command} chat --room lobby"
+        + (" --token-file my.token" if args.step == "auth" else " --user you"),
+        f"  rooms         : {command} rooms",
+        f"  logs          : {command} logs sendmessage --follow",
+    ]
+    if args.step == "auth":
+        lines.append(f"  tokens        : {command} token --user you --room lobby --out my.token")
+    wsdump = wsdump_command()
+    if wsdump:
+        query = (
+            "roomId=lobby&token=$(cat my.token)"
+            if args.step == "auth"
+            else "roomId=lobby&userId=you"
+        )
+        lines.append(f'  try           : {wsdump} "{url}?{query}"')
+        lines.append('                  then type {"action": "sendmessage", "message": "hi"}')
+    if learners_host is not None:
+        lines += _classroom_lines(args, gateway, api_id, stage, learners_host, command)
+    lines.append("Ctrl-C stops it.")
+    print("\n".join(lines), flush=True)
+
+
+def _classroom_lines(
+    args: argparse.Namespace, gateway: Any, api_id: str, stage: str, host: str, command: str
+) -> list[str]:
+    page = gateway.chat_page_url(api_id, stage, host)
+    lines = [
+        f"classroom: listening on {args.host}; learners on this network use {host}",
+        f"  learners open : {page}",
+        f"  WebSocket URL : {gateway.websocket_url(api_id, stage, host)}",
+    ]
+    if args.step == "auth":
+        lines.append(
+            f"  join links    : {command} token --roster names.txt --room lobby --out-dir links"
+        )
+        lines.append(
+            "                  (one link per learner, the token after '#': hand each theirs)"
+        )
+    else:
+        lines.append("  (--trust-network: no authentication; anyone here can join as anyone)")
+    lines.append("  if they cannot connect: same network? a firewall on this machine's ports?")
+    return lines

@@ -1,0 +1,183 @@
+"""The instructor's first hour with ``chatlib-local``: a class on a LAN, tokens that survive a
+restart and never show on the projected terminal, and one clear line when the stack is gone.
+
+Traffic goes to loopback only: the classroom ``serve`` binds every interface (0.0.0.0) and is
+reached over 127.0.0.1, never over a LAN address.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from urllib.parse import parse_qs, urlsplit
+
+import pexpect
+from gateway_helpers import open_socket, receive_json, refused_status, wait_for
+from test_cli import interrupted, read_until, serving
+
+from chatlib.tools.classroom import join_link, read_roster
+
+
+def chatlib_local(environment, *arguments, timeout=60):
+    return subprocess.run(
+        [sys.executable, "-m", "chatlib.tools", *arguments],
+        capture_output=True, text=True, env=environment, timeout=timeout,
+    )  # fmt: skip
+
+
+def token_from_link(link: str) -> str:
+    return parse_qs(urlsplit(link).fragment)["token"][0]
+
+
+def test_a_classroom_on_every_interface_with_join_links_and_a_restart(tmp_path):
+    roster = tmp_path / "names.txt"
+    roster.write_text("# the class\nalice blue\nbob\ncarol green blue\n")
+    seen: list[str] = []
+    with serving(tmp_path, "--step", "auth", "--host", "0.0.0.0") as (process, environment):
+        match, lines = read_until(process, r"WebSocket URL : (ws://127\.0\.0\.1:\d+/\w+/dev)")
+        url = match.group(1)
+        seen += lines
+        _, lines = read_until(process, r"learners open : http://\S+/chat\?url=ws")
+        seen += lines
+        _, lines = read_until(process, r"join links +: \S+chatlib-local token --roster")
+        seen += lines
+        assert any(re.search(r"\[ *\d+\.\d s\] starting the embedded AWS", line) for line in seen)
+        assert any("ready in" in line for line in seen)
+        state = json.loads((tmp_path / "chatlib" / "local-stack.json").read_text())
+
+        made = chatlib_local(
+            environment, "token", "--roster", str(roster), "--room", "lobby",
+            "--out-dir", str(tmp_path / "links"),
+        )  # fmt: skip
+        assert made.returncode == 0, made.stderr
+        assert "wrote 3 join links" in made.stdout and "eyJ" not in made.stdout + made.stderr
+        links = {
+            name: (tmp_path / "links" / f"{name}.txt").read_text().strip()
+            for name in ("alice", "bob", "carol")
+        }
+        assert oct((tmp_path / "links" / "alice.txt").stat().st_mode & 0o777) == "0o600"
+        assert links["bob"].startswith(state["chat_page_url"] + "&room=lobby#token=eyJ")
+        alice_token = token_from_link(links["alice"])
+
+        # a learner joins over loopback with the token from the link; it is never printed
+        ws = open_socket(url, query=f"roomId=blue&token={alice_token}")
+        _, lines = read_until(process, r"open +\S+ from 127\.0\.0\.1 \?roomId=blue&token=\*\*\*")
+        seen += lines
+        ws.send(json.dumps({"action": "whoami"}))
+        assert receive_json(ws)["connection"]["userId"] == "alice"
+        assert refused_status(url, query=f"roomId=green&token={alice_token}") == 403
+        _, lines = read_until(process, r"refused 403 by the authorizer")
+        seen += lines
+        assert refused_status(url, query=f"token={alice_token}") == 401  # no roomId
+        missing = r"refused 401 by the authorizer: the identity source \S+\.roomId is missing"
+        _, lines = read_until(process, missing)
+        seen += lines
+        ws.close()
+
+        # the terminal chat takes its token from a file and names the user in it
+        (tmp_path / "carol.token").write_text(token_from_link(links["carol"]) + "\n")
+        carol = pexpect.spawn(
+            sys.executable,
+            ["-m", "chatlib.tools", "chat", "--room", "green", "--token-file",
+             str(tmp_path / "carol.token")],
+            env=environment, encoding="utf-8", timeout=20,
+        )  # fmt: skip
+        carol.expect("connected to room 'green' as 'carol'")
+        carol.sendline("hello green")
+        carol.expect(r"\[green\] carol: hello green")
+        _, lines = read_until(process, r"sendmessage -> 200 delivered: recipients 1, delivered 1")
+        seen += lines
+
+        # the functions' logs, from the embedded CloudWatch Logs
+        def logged():  # the runtime ships log lines about once a second
+            done = chatlib_local(environment, "logs", "sendmessage")
+            assert done.returncode == 0, done.stderr
+            return '"outcome": "ok"' in done.stdout and done.stdout
+
+        logs = wait_for(logged, timeout=20, interval=0.5)
+        assert re.search(r"START RequestId: \S+ Version: \$LATEST", logs)
+
+        # serve stops: the chat ends by itself, without waiting for Enter
+        assert interrupted(process) == 0
+        seen += process.stdout.readlines()
+        carol.expect("the chat has ended: the server is gone")
+        carol.expect(pexpect.EOF)
+        carol.close()
+        assert carol.exitstatus == 1
+
+    printed = "".join(seen)
+    for token in map(token_from_link, links.values()):
+        assert token not in printed
+        assert token.split(".")[1] not in printed  # not even the claims
+
+    # the local secret survives the restart: links made before it still let learners in
+    with serving(tmp_path, "--step", "auth", "--quiet") as (process, environment):
+        match, _ = read_until(process, r"WebSocket URL : (ws://127\.0\.0\.1:\d+/\w+/dev)")
+        ws = open_socket(
+            match.group(1), query=f"roomId=lobby&token={token_from_link(links['bob'])}"
+        )
+        ws.send(json.dumps({"action": "whoami"}))
+        assert receive_json(ws)["connection"]["userId"] == "bob"
+        ws.close()
+        assert interrupted(process) == 0
+
+
+def test_beyond_loopback_the_steps_without_authentication_are_refused(tmp_path):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    environment["XDG_CACHE_HOME"] = str(tmp_path)
+    for step in ("rooms", "broadcast"):
+        refused = chatlib_local(environment, "serve", "--step", step, "--host", "0.0.0.0")
+        assert refused.returncode == 2
+        assert refused.stdout == ""
+        (line,) = refused.stderr.splitlines()
+        assert f"refusing the {step} step on 0.0.0.0" in line and "--trust-network" in line
+    assert not (tmp_path / "chatlib" / "local-stack.json").exists()
+
+
+def test_without_a_stack_every_command_says_so_in_one_line(tmp_path):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    environment["XDG_CACHE_HOME"] = str(tmp_path)
+    commands = [
+        ("rooms",),
+        ("token", "--user", "alice", "--room", "blue"),
+        ("logs", "sendmessage"),
+        ("chat", "--room", "blue", "--user", "alice"),
+    ]
+
+    def one_line(arguments):
+        done = chatlib_local(environment, *arguments)
+        assert done.returncode == 1, (arguments, done.stdout, done.stderr)
+        (line,) = (done.stdout + done.stderr).splitlines()
+        assert "Traceback" not in line
+        return line
+
+    for arguments in commands:  # never started
+        assert "no local stack is running: start `/" in one_line(arguments)
+    state = tmp_path / "chatlib" / "local-stack.json"
+    state.parent.mkdir()
+    state.write_text(json.dumps({"pid": 2**22 + 1, "websocket_url": "ws://127.0.0.1:9/a/dev",
+                                 "aws_endpoint_url": "http://127.0.0.1:9", "region": "us-east-1",
+                                 "table": "t"}))  # fmt: skip
+    for arguments in commands:  # killed without cleaning up
+        assert "the local stack has stopped" in one_line(arguments)
+    state.unlink()
+    # real AWS without a region: one line too
+    assert "no AWS region" in one_line(("token", "--aws", "--user", "alice", "--room", "blue"))
+
+
+def test_a_roster_becomes_learners_and_links_carry_the_token_in_the_fragment():
+    learners = read_roster("alice blue\n\n# comment\nbob  # no rooms: the default\n", ["lobby"])
+    assert [(x.user_id, x.rooms) for x in learners] == [("alice", ("blue",)), ("bob", ("lobby",))]
+    link = join_link("http://10.0.0.5:8080/chat?url=ws%3A%2F%2Fx", room="blue", token="a.b.c")
+    parts = urlsplit(link)
+    assert parse_qs(parts.query) == {"url": ["ws://x"], "room": ["blue"]}
+    assert parts.fragment == "token=a.b.c"
+    for bad in ("alice\n", "alice blue\nalice green\n", "# nobody\n"):
+        try:
+            read_roster(bad, [])
+        except ValueError:
+            continue
+        raise AssertionError(f"{bad!r} was accepted")
