@@ -55,6 +55,7 @@ def test_the_build_it_exercises_are_checked_with_a_wrong_answer_too():
     }
     assert {
         "00_overview_and_setup.ipynb",
+        "01_table_design.ipynb",
         "02_handlers_broadcast.ipynb",
         "03_rooms_gsi.ipynb",
     } <= carrying
