@@ -6,6 +6,7 @@
     chatlib-local rooms [--interval S]
     chatlib-local token --user U --room R [--room R2 ...] [--ttl S] (--stack NAME | --secret-id ID)
                         [--endpoint-url URL | --aws]
+    chatlib-local rotate-secret (--stack NAME | --secret-id ID) [--endpoint-url URL | --aws]
 
 ``serve`` starts the embedded AWS and the local gateway, deploys ``infra_cfn/chat.yaml`` as
 stack ``chat`` at the chosen teaching step (as notebook 04 does), prints the URLs, then one
@@ -14,7 +15,8 @@ line per connection and message until Ctrl-C. ``chat`` is a terminal chat client
 ``rooms`` redraws who is in which room, read from that stack's connection table, every second.
 ``token`` prints a JWT for a user and rooms, signed with the secret a deployed auth-step stack
 generated (read from Secrets Manager): from the running local stack's embedded AWS, or from AWS
-itself with ``--aws``.
+itself with ``--aws``. ``rotate-secret`` gives that secret a new current version: tokens signed
+with the version it replaces keep working until the next rotation.
 """
 
 from __future__ import annotations
@@ -58,12 +60,16 @@ def _parser() -> argparse.ArgumentParser:
     token.add_argument("--user", required=True)
     token.add_argument("--room", action="append", required=True, help="repeat for more rooms")
     token.add_argument("--ttl", type=int, default=3600, help="seconds until it expires")
-    source = token.add_mutually_exclusive_group(required=True)
-    source.add_argument("--stack", help="a stack deployed with Step=auth")
-    source.add_argument("--secret-id", help="the signing secret's ARN or name")
-    where = token.add_mutually_exclusive_group()
-    where.add_argument("--endpoint-url", help="an AWS emulator (default: the running local stack)")
-    where.add_argument("--aws", action="store_true", help="real AWS, even if a local stack runs")
+    rotate = commands.add_parser("rotate-secret", help="give the signing secret a new version")
+    for command in (token, rotate):
+        source = command.add_mutually_exclusive_group(required=True)
+        source.add_argument("--stack", help="a stack deployed with Step=auth")
+        source.add_argument("--secret-id", help="the signing secret's ARN or name")
+        where = command.add_mutually_exclusive_group()
+        where.add_argument("--endpoint-url", help="an AWS emulator (default: the local stack)")
+        where.add_argument(
+            "--aws", action="store_true", help="real AWS, even if a local stack runs"
+        )
     return parser
 
 
@@ -191,8 +197,8 @@ def rooms(args: argparse.Namespace) -> int:
     return 0
 
 
-def token(args: argparse.Namespace) -> int:
-    from chatlib.deploy import issue_token
+def _secret_command(args: argparse.Namespace, action: Any) -> int:
+    """Run ``action()`` against the secret's AWS (the local stack's, an emulator, or AWS)."""
     from chatlib.errors import ChatlibError
 
     endpoint = args.endpoint_url
@@ -204,19 +210,38 @@ def token(args: argparse.Namespace) -> int:
             os.environ.setdefault(name, value)
         os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
     try:
-        print(
-            issue_token(
-                user_id=args.user,
-                rooms=args.room,
-                stack_name=args.stack,
-                secret_id=args.secret_id,
-                ttl_seconds=args.ttl,
-            )
-        )
+        print(action())
     except ChatlibError as error:
-        print(f"chatlib-local token: {error.message}", file=sys.stderr)
+        print(f"chatlib-local {args.command}: {error.message}", file=sys.stderr)
         return 1
     return 0
+
+
+def token(args: argparse.Namespace) -> int:
+    from chatlib.deploy import issue_token
+
+    return _secret_command(
+        args,
+        lambda: issue_token(
+            user_id=args.user,
+            rooms=args.room,
+            stack_name=args.stack,
+            secret_id=args.secret_id,
+            ttl_seconds=args.ttl,
+        ),
+    )
+
+
+def rotate_secret(args: argparse.Namespace) -> int:
+    from chatlib.deploy import rotate_token_secret
+
+    return _secret_command(
+        args,
+        lambda: (
+            "new current version: "
+            + rotate_token_secret(stack_name=args.stack, secret_id=args.secret_id)
+        ),
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -229,4 +254,6 @@ def main(argv: list[str] | None = None) -> int:
         return rooms(args)
     if args.command == "token":
         return token(args)
+    if args.command == "rotate-secret":
+        return rotate_secret(args)
     return 2
