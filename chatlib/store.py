@@ -19,11 +19,14 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 from chatlib.limits import CONNECTION_TTL_SECONDS
 from chatlib.table import ROOM_INDEX, TTL_ATTRIBUTE, USER_INDEX
 
 __all__ = ["EXPIRES_ATTRIBUTE", "Connection", "ConnectionStore", "ReadResult"]
+
+_RETRIES = Config(retries={"mode": "standard"})
 
 #: The row's copy of its token's ``exp``, for connections opened behind the authorizer.
 EXPIRES_ATTRIBUTE = "expiresAt"
@@ -142,7 +145,9 @@ class ConnectionStore:
         page_size: int | None = None,
     ) -> None:
         self.table_name = table_name
-        self._client = client or boto3.client("dynamodb")
+        # botocore's standard retry mode (3 attempts), whatever the installed botocore's default
+        # is: older ones, like some Lambda runtimes', default to "legacy", 10 tries for DynamoDB
+        self._client = client or boto3.client("dynamodb", config=_RETRIES)
         self._clock = clock
         self._page_size = page_size
 

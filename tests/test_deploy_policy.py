@@ -26,6 +26,7 @@ import pytest
 
 from chatlib.deploy import (
     CHAT_TEMPLATE,
+    DEPLOY_POLICY,
     deploy_policy,
     deploy_stack,
     issue_token,
@@ -299,3 +300,9 @@ def test_every_exclusion_still_matches_a_permission_and_says_why():
         assert any(kind in {"*", t} and fnmatch.fnmatchcase(p, pattern) for t, p in every), (
             f"{kind} {pattern} excludes nothing"
         )
+
+
+def test_the_readme_shows_the_policy_file():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = [json.loads(part.split("```")[0]) for part in readme.split("```json\n")[1:]]
+    assert json.loads(DEPLOY_POLICY.read_text()) in blocks
