@@ -8,6 +8,9 @@ Both create ``.venv/`` beside this file on first use and install the project int
 (``pip install -e .[test]``). The install is redone only when ``pyproject.toml`` changes,
 so later runs start at once. Extra arguments go to JupyterLab or pytest unchanged.
 
+``test`` also keeps checkov, the template linter the tests run, in an environment of its own
+(``.venv/checkov/``): checkov pins an old boto3, which must not become the workbook's.
+
 Standard library only: this file runs before anything is installed.
 """
 
@@ -48,6 +51,24 @@ def ensure_environment() -> Path:
     return python
 
 
+#: The template review tool, kept apart: it pins boto3 and packaging to old versions.
+CHECKOV = "checkov>=3.2,<4"
+CHECKOV_VENV = VENV / "checkov"
+
+
+def ensure_checkov() -> None:
+    """Install checkov into ``.venv/checkov/`` once; the tests call its ``checkov`` command."""
+    stamp = CHECKOV_VENV / ".workbook-installed"
+    if stamp.exists() and stamp.read_text() == CHECKOV:
+        return
+    print("workbook: installing checkov in an environment of its own (first run only)", flush=True)
+    venv.EnvBuilder(with_pip=True, clear=True).create(CHECKOV_VENV)
+    python = CHECKOV_VENV / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+    pip = [str(python), "-m", "pip", "--disable-pip-version-check"]
+    subprocess.run([*pip, "install", "--quiet", CHECKOV], check=True)
+    stamp.write_text(CHECKOV)
+
+
 def lab_command(python: Path, *, is_root: bool) -> list[str]:
     """JupyterLab with the repository as its root (so ``infra_cfn/``, ``docs/`` and ``chatlib/``
     open from Lab too), showing the first notebook. Jupyter refuses to run as root unless told;
@@ -69,6 +90,7 @@ def main(argv: list[str]) -> int:
     if command == "lab":
         args = lab_command(python, is_root=hasattr(os, "geteuid") and os.geteuid() == 0)
     else:
+        ensure_checkov()
         args = [str(python), "-m", "pytest"]
     return subprocess.call([*args, *extra])
 

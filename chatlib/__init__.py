@@ -32,6 +32,7 @@ from chatlib.errors import (
     MessageTooLarge,
     NotConnected,
     TemplateError,
+    TokenExpired,
 )
 from chatlib.fanout import FanOutReport, fan_out
 from chatlib.invocation_log import capture_invocation_logs
@@ -45,6 +46,7 @@ _LAZY = {
     "deploy_stack": "chatlib.deploy",
     "issue_token": "chatlib.deploy",
     "plan_deploy": "chatlib.deploy",
+    "rotate_token_secret": "chatlib.deploy",
     "stack_outputs": "chatlib.deploy",
     "teardown_stack": "chatlib.deploy",
     "mint_token": "chatlib.tokens",
@@ -94,6 +96,7 @@ __all__ = [
     "NotConnected",
     "ReadResult",
     "TemplateError",
+    "TokenExpired",
     "WebSocketEvent",
     "build_package",
     "capture_invocation_logs",
@@ -108,6 +111,7 @@ __all__ = [
     "mint_token",
     "new_connection_id",
     "plan_deploy",
+    "rotate_token_secret",
     "stack_outputs",
     "start_embedded_aws",
     "start_local_stack",

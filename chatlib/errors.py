@@ -5,6 +5,7 @@
     │   ├── InvalidIdentifier     400: a room or user id is missing, too long or has bad characters
     │   └── MessageTooLarge       413: the outbound frame would exceed API Gateway's 128 KB limit
     ├── InvalidToken              401: a JWT is missing, malformed, forged, expired or not for us
+    │   └── TokenExpired          401: the connection's token expired: the connection is closed
     ├── NotConnected              403: the caller has no (live) row in the connection table
     ├── ConnectionGone            410: ``@connections`` says the connection no longer exists
     ├── ConnectionsApiError       ``@connections`` refused a post otherwise (403, 413, 429, 5xx)
@@ -16,7 +17,7 @@
                                   or a file is unusable
 
 All of them live here, as moto keeps each service's errors in one ``exceptions.py``: the
-Lambda code raises the first seven; :mod:`chatlib.deploy` the next two, :mod:`chatlib.tools`
+Lambda code raises the first eight; :mod:`chatlib.deploy` the next two, :mod:`chatlib.tools`
 the last (they ship in the
 Lambda zip with the rest of this module, unused there). ``tests/test_layout.py`` checks that
 every exception class chatlib defines is in this module and in the tree above.
@@ -40,6 +41,7 @@ __all__ = [
     "MessageTooLarge",
     "NotConnected",
     "TemplateError",
+    "TokenExpired",
 ]
 
 
@@ -48,6 +50,8 @@ class ChatlibError(Exception):
 
     code = "ChatlibError"
     status = 500
+    #: After the error frame, close the caller's connection (DELETE @connections).
+    closes_connection = False
 
     def __init__(self, message: str) -> None:
         super().__init__(message)
@@ -66,6 +70,13 @@ class InvalidIdentifier(BadRequest):
 class InvalidToken(ChatlibError):
     code = "InvalidToken"
     status = 401
+
+
+class TokenExpired(InvalidToken):
+    """The token a connection was opened with has expired: tell the client, then close it."""
+
+    code = "TokenExpired"
+    closes_connection = True
 
 
 class MessageTooLarge(BadRequest):

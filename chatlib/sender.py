@@ -4,14 +4,21 @@ Where that API lives is the one place chatlib behaves differently off AWS. On AW
 ``https://{domainName}/{stage}`` of the event that invoked the handler. Locally, the process
 sets :data:`ENDPOINT_OVERRIDE_VARIABLE` to the local gateway's (or a stand-in's) URL. Handlers
 never ask "am I local?" anywhere else.
+
+Throttling (429) and server errors (5xx) are retried as botocore's ``standard`` retry mode
+retries them: at most :data:`MAX_ATTEMPTS` attempts in all, waiting a random time up to
+1 s, then up to 2 s (exponential backoff with full jitter). A 410 (gone), 403 or 413 is an
+answer, never retried. A post that succeeds at once costs nothing more.
 """
 
 from __future__ import annotations
 
 import http.client
 import os
+import random
 import threading
-from collections.abc import Mapping
+import time
+from collections.abc import Callable, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
@@ -23,14 +30,32 @@ from chatlib.errors import ConfigurationError, ConnectionGone, ConnectionsApiErr
 
 __all__ = [
     "ENDPOINT_OVERRIDE_VARIABLE",
+    "MAX_ATTEMPTS",
     "ConnectionsApiError",
     "ConnectionsSender",
+    "backoff_delay",
     "connections_endpoint",
+    "is_retryable",
 ]
 
 #: Full ``@connections`` endpoint (scheme, host, port and stage path) to use instead of the
 #: one built from the event. Unset on AWS.
 ENDPOINT_OVERRIDE_VARIABLE = "CHATLIB_CONNECTIONS_URL"
+
+#: Attempts per post, the first included (botocore's standard mode default).
+MAX_ATTEMPTS = 3
+#: No wait between attempts is longer than this (botocore's standard mode cap).
+MAX_BACKOFF_SECONDS = 20.0
+
+
+def is_retryable(status: int) -> bool:
+    """429 (throttled) and 5xx are worth another attempt; every other answer is final."""
+    return status == 429 or 500 <= status < 600
+
+
+def backoff_delay(retry: int, rng: Callable[[], float] = random.random) -> float:
+    """Seconds to wait before retry number ``retry`` (1, 2, …): full jitter, doubling."""
+    return min(rng() * 2 ** (retry - 1), MAX_BACKOFF_SECONDS)
 
 
 def connections_endpoint(
@@ -54,7 +79,13 @@ class ConnectionsSender:
     """
 
     def __init__(
-        self, endpoint_url: str, *, region: str | None = None, credentials: Any = None
+        self,
+        endpoint_url: str,
+        *,
+        region: str | None = None,
+        credentials: Any = None,
+        max_attempts: int = MAX_ATTEMPTS,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.endpoint_url = endpoint_url.rstrip("/")
         parts = urlsplit(self.endpoint_url)
@@ -71,23 +102,43 @@ class ConnectionsSender:
                 "function's role provides them; locally start_embedded_aws() sets test ones)"
             )
         self._local = threading.local()
+        self.max_attempts = max(1, max_attempts)
+        self._sleep = sleep
 
     def post(self, connection_id: str, data: bytes) -> None:
-        """Deliver ``data`` to one connection."""
+        """Deliver ``data`` to one connection (retrying 429 and 5xx)."""
+        self._call("POST", connection_id, data)
+
+    def close(self, connection_id: str) -> None:
+        """Close one connection (``DELETE``); API Gateway then runs ``$disconnect``.
+
+        Closing a connection that is already gone is not an error.
+        """
+        try:
+            self._call("DELETE", connection_id, b"")
+        except ConnectionGone:
+            pass
+
+    def _call(self, method: str, connection_id: str, data: bytes) -> None:
         path = f"{self._base_path}/@connections/{quote(connection_id, safe='')}"
-        request = AWSRequest(
-            method="POST", url=self.endpoint_url + path[len(self._base_path) :], data=data
-        )
-        SigV4Auth(self._credentials.get_frozen_credentials(), "execute-api", self._region).add_auth(
-            request
-        )
-        status, error_type = self._send("POST", path, data, dict(request.headers))
-        if status == 410:
-            raise ConnectionGone(connection_id)
-        if status >= 300:
-            raise ConnectionsApiError(
-                connection_id, status, error_type.split(":")[0] or str(status)
+        for attempt in range(1, self.max_attempts + 1):
+            if attempt > 1:
+                self._sleep(backoff_delay(attempt - 1))
+            request = AWSRequest(
+                method=method, url=self.endpoint_url + path[len(self._base_path) :], data=data
             )
+            SigV4Auth(
+                self._credentials.get_frozen_credentials(), "execute-api", self._region
+            ).add_auth(request)
+            status, error_type = self._send(method, path, data, dict(request.headers))
+            if status < 300:
+                return
+            if status == 410:
+                raise ConnectionGone(connection_id)
+            if not is_retryable(status) or attempt == self.max_attempts:
+                raise ConnectionsApiError(
+                    connection_id, status, error_type.split(":")[0] or str(status)
+                )
 
     def _send(
         self, method: str, path: str, body: bytes, headers: dict[str, str]

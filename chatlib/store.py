@@ -6,7 +6,9 @@ Scan silently drops everyone past the first page. They also report how many item
 read, which is what a Scan-versus-Query comparison is about.
 
 Rows whose ``ttl`` has passed are treated as absent. DynamoDB deletes expired items lazily
-(typically within days) and moto never does, so every read filters them out itself.
+(typically within days) and moto never does, so every read filters them out itself. A room
+or broadcast read also leaves out connections whose token has expired (``expiresAt``): they
+hear nothing more, and the next message they send closes them.
 """
 
 from __future__ import annotations
@@ -17,11 +19,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 from chatlib.limits import CONNECTION_TTL_SECONDS
 from chatlib.table import ROOM_INDEX, TTL_ATTRIBUTE, USER_INDEX
 
-__all__ = ["Connection", "ConnectionStore", "ReadResult"]
+__all__ = ["EXPIRES_ATTRIBUTE", "Connection", "ConnectionStore", "ReadResult"]
+
+_RETRIES = Config(retries={"mode": "standard"})
+
+#: The row's copy of its token's ``exp``, for connections opened behind the authorizer.
+EXPIRES_ATTRIBUTE = "expiresAt"
 
 
 @dataclass(frozen=True)
@@ -33,10 +41,17 @@ class Connection:
     user_id: str
     connected_at: int  # ms since the epoch, as API Gateway's requestContext.connectedAt
     ttl: int  # s since the epoch, when DynamoDB may delete the row
+    expires_at: int | None = None  # s since the epoch: the token's exp (auth step only)
 
     @classmethod
     def opened(
-        cls, connection_id: str, room_id: str, user_id: str, connected_at: int
+        cls,
+        connection_id: str,
+        room_id: str,
+        user_id: str,
+        connected_at: int,
+        *,
+        expires_at: int | None = None,
     ) -> Connection:
         """A new row whose TTL lies 24 h after ``connected_at``."""
         return cls(
@@ -45,25 +60,35 @@ class Connection:
             user_id=user_id,
             connected_at=connected_at,
             ttl=connected_at // 1000 + CONNECTION_TTL_SECONDS,
+            expires_at=expires_at,
         )
 
+    def token_expired(self, now: float) -> bool:
+        """Whether the token this connection was opened with has expired at ``now`` (s)."""
+        return self.expires_at is not None and now >= self.expires_at
+
     def to_item(self) -> dict[str, dict[str, str]]:
-        return {
+        item = {
             "connectionId": {"S": self.connection_id},
             "roomId": {"S": self.room_id},
             "userId": {"S": self.user_id},
             "connectedAt": {"N": str(self.connected_at)},
             TTL_ATTRIBUTE: {"N": str(self.ttl)},
         }
+        if self.expires_at is not None:
+            item[EXPIRES_ATTRIBUTE] = {"N": str(self.expires_at)}
+        return item
 
     @classmethod
     def from_item(cls, item: dict[str, dict[str, str]]) -> Connection:
+        expires = item.get(EXPIRES_ATTRIBUTE)
         return cls(
             connection_id=item["connectionId"]["S"],
             room_id=item["roomId"]["S"],
             user_id=item["userId"]["S"],
             connected_at=int(item["connectedAt"]["N"]),
             ttl=int(item[TTL_ATTRIBUTE]["N"]),
+            expires_at=int(expires["N"]) if expires else None,
         )
 
     def public_view(self) -> dict[str, Any]:
@@ -120,7 +145,9 @@ class ConnectionStore:
         page_size: int | None = None,
     ) -> None:
         self.table_name = table_name
-        self._client = client or boto3.client("dynamodb")
+        # botocore's standard retry mode (3 attempts), whatever the installed botocore's default
+        # is: older ones, like some Lambda runtimes', default to "legacy", 10 tries for DynamoDB
+        self._client = client or boto3.client("dynamodb", config=_RETRIES)
         self._clock = clock
         self._page_size = page_size
 
@@ -190,8 +217,8 @@ class ConnectionStore:
         paginator = self._client.get_paginator(operation)
         pages = paginator.paginate(
             TableName=self.table_name,
-            FilterExpression="#ttl > :now",
-            ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE},
+            FilterExpression="#ttl > :now AND (attribute_not_exists(#exp) OR #exp > :now)",
+            ExpressionAttributeNames={"#ttl": TTL_ATTRIBUTE, "#exp": EXPIRES_ATTRIBUTE},
             ExpressionAttributeValues=values,
             PaginationConfig={"PageSize": self._page_size} if self._page_size else {},
             **request,

@@ -1,8 +1,19 @@
-"""The token-signing secret, read from AWS Secrets Manager once per Lambda cold start.
+"""The token-signing secret, read from AWS Secrets Manager, with its versions and a bounded cache.
 
 The template creates the secret with a generated value and passes its ARN to the functions
 that need it (``TOKEN_SECRET_ID``); the value never appears in code, in the template's text or
-in a function's environment. Reading it costs a network call, so a warm function keeps it.
+in a function's environment.
+
+**Rotation** goes through Secrets Manager's version stages: a rotation
+(:func:`chatlib.deploy.rotate_token_secret`) puts a new value as ``AWSCURRENT``, and Secrets
+Manager moves the label ``AWSPREVIOUS`` to the value it replaces. Each version has an id;
+a token names the version that signed it in its ``kid`` header. The authorizer accepts the
+current and the previous version (the grace period: tokens minted before the last rotation
+keep working) and refuses any other ``kid`` (tokens from before the rotation before that).
+
+**Caching**: reading costs a network call, so a warm function keeps what it read, but for
+at most ``TOKEN_SECRET_CACHE_SECONDS`` (default :data:`DEFAULT_CACHE_SECONDS`): a rotation
+reaches every warm authorizer within that time.
 
 Minting a token for a deployed stack, from outside it, is :func:`chatlib.deploy.issue_token`.
 """
@@ -10,32 +21,121 @@ Minting a token for a deployed stack, from outside it, is :func:`chatlib.deploy.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping
-from functools import lru_cache
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 import boto3
 
 from chatlib.errors import ConfigurationError
 
-__all__ = ["SECRET_VARIABLE", "read_token_secret", "token_secret_from_environment"]
+__all__ = [
+    "CACHE_VARIABLE",
+    "DEFAULT_CACHE_SECONDS",
+    "SECRET_VARIABLE",
+    "SigningKey",
+    "SigningKeys",
+    "read_signing_keys",
+    "read_token_secret",
+    "signing_keys",
+    "signing_keys_from_environment",
+]
 
 #: The function's environment names the secret (its ARN or name) here.
 SECRET_VARIABLE = "TOKEN_SECRET_ID"
+#: How many seconds a warm function may keep the secret before reading it again.
+CACHE_VARIABLE = "TOKEN_SECRET_CACHE_SECONDS"
+DEFAULT_CACHE_SECONDS = 300.0
+_MIN_LENGTH = 32
 
 
-@lru_cache(maxsize=4)
+@dataclass(frozen=True)
+class SigningKey:
+    """One version of the secret: its Secrets Manager version id (the ``kid``) and value."""
+
+    key_id: str
+    secret: str = ""
+
+    def __repr__(self) -> str:  # never print a secret by accident
+        return f"SigningKey(key_id={self.key_id!r})"
+
+
+@dataclass(frozen=True)
+class SigningKeys:
+    """The versions a token may be signed with: the current one, and the previous one."""
+
+    current: SigningKey
+    previous: SigningKey | None = None
+
+    def by_key_id(self) -> dict[str, str]:
+        """``{kid: secret}`` for verification, the current version first."""
+        keys = {self.current.key_id: self.current.secret}
+        if self.previous is not None:
+            keys[self.previous.key_id] = self.previous.secret
+        return keys
+
+
+def _version(client: Any, secret_id: str, stage: str) -> SigningKey | None:
+    try:
+        answer = client.get_secret_value(SecretId=secret_id, VersionStage=stage)
+    except client.exceptions.ResourceNotFoundException:
+        if stage == "AWSCURRENT":
+            raise
+        return None  # never rotated: there is no previous version
+    value = answer["SecretString"]
+    if len(value) < _MIN_LENGTH:
+        raise ConfigurationError(
+            f"the token secret's {stage} version is shorter than {_MIN_LENGTH} characters: "
+            "rotate it"
+        )
+    return SigningKey(answer["VersionId"], value)
+
+
+def read_signing_keys(secret_id: str, *, client: Any = None) -> SigningKeys:
+    """The secret's ``AWSCURRENT`` and ``AWSPREVIOUS`` versions, read now."""
+    client = client or boto3.client("secretsmanager")
+    current = _version(client, secret_id, "AWSCURRENT")
+    assert current is not None
+    return SigningKeys(current, _version(client, secret_id, "AWSPREVIOUS"))
+
+
+_lock = threading.Lock()
+_cache: dict[str, tuple[float, SigningKeys]] = {}
+
+
+def signing_keys(
+    secret_id: str,
+    *,
+    max_age: float = DEFAULT_CACHE_SECONDS,
+    clock: Callable[[], float] = time.monotonic,
+) -> SigningKeys:
+    """The secret's versions, read again once what this process holds is ``max_age`` old."""
+    with _lock:
+        cached = _cache.get(secret_id)
+    now = clock()
+    if cached is not None and now - cached[0] < max_age:
+        return cached[1]
+    keys = read_signing_keys(secret_id)
+    with _lock:
+        _cache[secret_id] = (now, keys)
+    return keys
+
+
 def read_token_secret(secret_id: str) -> str:
-    """The secret's value; cached, so a warm Lambda asks Secrets Manager only once."""
-    value = boto3.client("secretsmanager").get_secret_value(SecretId=secret_id)["SecretString"]
-    if len(value) < 32:
-        raise ConfigurationError("the token secret is shorter than 32 characters: regenerate it")
-    return value
+    """The secret's current value (cached as :func:`signing_keys` caches it)."""
+    return signing_keys(secret_id).current.secret
 
 
-def token_secret_from_environment(environ: Mapping[str, str] = os.environ) -> str:
+def signing_keys_from_environment(environ: Mapping[str, str] = os.environ) -> SigningKeys:
     secret_id = environ.get(SECRET_VARIABLE)
     if not secret_id:
         raise ConfigurationError(
             f"{SECRET_VARIABLE} is not set: the function's environment must name the token secret"
         )
-    return read_token_secret(secret_id)
+    try:
+        max_age = float(environ.get(CACHE_VARIABLE) or DEFAULT_CACHE_SECONDS)
+    except ValueError:
+        raise ConfigurationError(f"{CACHE_VARIABLE} must be a number of seconds") from None
+    return signing_keys(secret_id, max_age=max_age)

@@ -177,6 +177,13 @@ def test_authorizer_refusals_get_aws_statuses(guarded, token, status):
     assert refused_status(url, f"token={token}") == status
 
 
+def test_a_malformed_policy_is_500_and_leaves_no_connection_behind(guarded, stack):
+    _, url = guarded
+    registered = len(stack.gateway.registry)
+    assert refused_status(url, "token=bad-action") == 500
+    assert len(stack.gateway.registry) == registered
+
+
 def test_an_allowed_connection_carries_the_authorizer_context_on_every_event(guarded, stack):
     _, url = guarded
     ws = open_socket(url, query="token=allow")

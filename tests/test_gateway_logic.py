@@ -15,7 +15,7 @@ from chatlib.local.gateway.authorizer import (
     missing_identity,
 )
 from chatlib.local.gateway.lambda_runtime import Invocation
-from chatlib.local.gateway.policy import arn_matches, policy_allows
+from chatlib.local.gateway.policy import arn_matches, evaluate, policy_allows
 from chatlib.local.gateway.routing import evaluate_selection_expression, select_route
 
 ROUTES = {"$connect", "$disconnect", "$default", "sendmessage"}
@@ -92,16 +92,64 @@ def policy(*statements):
         (policy(statement("Allow", action="s3:GetObject")), False),
         (policy(statement("Allow", [ARN, "arn:other"])), True),
         (policy(), False),
+        # NotAction / NotResource: everything except what they name
+        (policy({"Effect": "Allow", "NotAction": "s3:*", "Resource": "*"}), True),
+        (policy({"Effect": "Allow", "NotAction": "execute-api:*", "Resource": "*"}), False),
+        (policy({"Effect": "Allow", "Action": "*", "NotResource": "arn:other"}), True),
+        (policy({"Effect": "Allow", "Action": "*", "NotResource": ARN}), False),
+        # Allow everything, then Deny everything that is not another resource: denied, as on AWS
+        (
+            policy(
+                {"Effect": "Allow", "Action": "*", "Resource": "*"},
+                {"Effect": "Deny", "Action": "*", "NotResource": "arn:aws:s3:::other"},
+            ),
+            False,
+        ),
+        (
+            policy(
+                {"Effect": "Allow", "Action": "*", "Resource": "*"},
+                {"Effect": "Deny", "NotAction": "execute-api:Invoke", "Resource": "*"},
+            ),
+            True,
+        ),
     ],
 )
 def test_policies_are_evaluated_like_iam(document, allowed):
     assert policy_allows(document, ARN) is allowed
 
 
-@pytest.mark.parametrize("document", [None, "Allow", {"Version": "2012-10-17"}, {"Statement": [1]}])
+@pytest.mark.parametrize(
+    "document",
+    [
+        None,
+        "Allow",
+        {"Version": "2012-10-17"},
+        {"Statement": [1]},
+        policy(statement("Allow", action=7)),  # a non-string action
+        policy(statement("Allow", action=["execute-api:Invoke", None])),
+        policy(statement("Allow", resource={"arn": ARN})),
+        policy(statement("Allow", action=[])),
+        policy(statement("Maybe")),
+        policy({**statement("Allow"), "NotAction": "s3:*"}),  # both Action and NotAction
+        policy({"Effect": "Allow", "Resource": ARN}),  # neither
+        policy({**statement("Allow"), "Condition": {"Bool": {"aws:SecureTransport": "true"}}}),
+        # a malformed statement after one that would deny: still an error, not a decision
+        policy(statement("Deny"), statement("Allow", action=7)),
+    ],
+)
 def test_a_malformed_policy_is_an_error_not_a_deny(document):
     with pytest.raises(ValueError):
         policy_allows(document, ARN)
+
+
+def test_the_evaluator_checks_any_action_and_resource():
+    document = policy(
+        {"Effect": "Allow", "Action": ["s3:Get*", "S3:ListBucket"], "Resource": "arn:aws:s3:::b*"}
+    )
+    assert evaluate(document, "s3:GetObject", "arn:aws:s3:::bucket/key")
+    assert evaluate(document, "s3:listbucket", "arn:aws:s3:::bucket")  # actions ignore case
+    assert not evaluate(document, "s3:PutObject", "arn:aws:s3:::bucket/key")
+    assert not evaluate(document, "s3:GetObject", "arn:aws:s3:::Bucket/key")  # ARNs do not
 
 
 def test_arn_wildcards():

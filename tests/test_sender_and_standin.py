@@ -6,7 +6,9 @@ import boto3
 import pytest
 
 from chatlib import ConnectionGone, ConnectionsSender, ConnectionsStandIn, connections_endpoint
+from chatlib.errors import ConnectionsApiError
 from chatlib.limits import MAX_PAYLOAD_BYTES
+from chatlib.sender import MAX_ATTEMPTS, backoff_delay, is_retryable
 
 
 @pytest.fixture
@@ -101,8 +103,6 @@ def test_the_sender_signs_its_posts_with_sigv4_for_execute_api(standin, embedded
 
 
 def test_the_sender_reports_other_refusals_with_their_type(standin, embedded_aws):
-    from chatlib.sender import ConnectionsApiError
-
     sender = ConnectionsSender(standin.url)
     standin.open("c1")
     with pytest.raises(ConnectionsApiError) as caught:
@@ -129,3 +129,65 @@ def test_a_sender_without_credentials_says_how_to_fix_it(monkeypatch):
     monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
     with pytest.raises(ConfigurationError, match="credentials"):
         ConnectionsSender("http://127.0.0.1:1/dev")
+
+
+# -- retries, as botocore's standard mode retries ----------------------------------------------
+@pytest.fixture
+def waits() -> list[float]:
+    """The backoff waits a sender asked for, instead of sleeping them."""
+    return []
+
+
+@pytest.fixture
+def retrying(standin, embedded_aws, waits) -> ConnectionsSender:
+    standin.open("c1")
+    return ConnectionsSender(standin.url, sleep=waits.append)
+
+
+@pytest.mark.parametrize("failures", [[429], [500], [503, 429], [502, 500]])
+def test_throttling_and_server_errors_are_retried_until_delivered(
+    standin, retrying, waits, failures
+):
+    standin.inject_errors(*failures)
+    retrying.post("c1", b'"hello"')
+    assert standin.frames("c1") == ["hello"]
+    assert [status for _, _, status in standin.answers] == [*failures, 200]
+    assert len(waits) == len(failures)
+    assert all(0 <= wait <= 2**n for n, wait in enumerate(waits))  # jitter up to 1 s, 2 s
+
+
+def test_attempts_are_bounded_and_the_last_error_is_reported(standin, retrying, waits):
+    standin.inject_errors(429, 429, 429, 429)
+    with pytest.raises(ConnectionsApiError) as caught:
+        retrying.post("c1", b'"x"')
+    assert (caught.value.status, caught.value.error_type) == (429, "LimitExceededException")
+    assert len(standin.answers) == MAX_ATTEMPTS == 3 and len(waits) == 2
+    assert standin.frames("c1") == []
+
+
+@pytest.mark.parametrize(
+    ("status", "error"),
+    [(410, ConnectionGone), (403, ConnectionsApiError), (413, ConnectionsApiError)],
+)
+def test_gone_forbidden_and_too_large_are_never_retried(standin, retrying, waits, status, error):
+    standin.inject_errors(status)
+    with pytest.raises(error):
+        retrying.post("c1", b'"x"')
+    assert [answer[2] for answer in standin.answers] == [status] and waits == []
+
+
+def test_the_backoff_doubles_with_full_jitter():
+    assert [backoff_delay(n, rng=lambda: 1.0) for n in (1, 2, 3)] == [1.0, 2.0, 4.0]
+    assert backoff_delay(1, rng=lambda: 0.0) == 0.0
+    assert backoff_delay(30, rng=lambda: 1.0) == 20.0  # capped, as botocore caps it
+    assert [is_retryable(s) for s in (200, 403, 410, 413, 429, 500, 503)] == [
+        False, False, False, False, True, True, True
+    ]  # fmt: skip
+
+
+def test_close_deletes_the_connection_and_a_gone_one_is_not_an_error(standin, retrying, waits):
+    standin.inject_errors(503)
+    retrying.close("c1")
+    assert not standin.is_open("c1")
+    retrying.close("c1")  # already gone: 410, swallowed
+    assert [answer[2] for answer in standin.answers] == [503, 204, 410]

@@ -7,11 +7,13 @@ test_deploy.py): cfn-lint, then the resolved resources of every teaching step.
 from __future__ import annotations
 
 import importlib
+import json
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
+import yaml
 
 from chatlib.deploy import CHAT_TEMPLATE
 from chatlib.deploy.changes import ResourceChange, compare_templates, render_changes
@@ -110,9 +112,10 @@ def test_resources_are_scoped_to_this_table_this_api_and_this_stage(step):
             for s in statements(declared[role_id])
             if s["Action"] == "execute-api:ManageConnections"
         ]
-        assert [s["Resource"] for s in manage] == [
-            "arn:aws:execute-api:eu-west-1:111122223333:<Ref ChatApi>/dev/POST/@connections/*"
-        ]
+        callback = "arn:aws:execute-api:eu-west-1:111122223333:<Ref ChatApi>/dev/{}/@connections/*"
+        # POST to deliver; at the auth step DELETE too, to close a connection whose token expired
+        methods = ["POST", "DELETE"] if step == "auth" else ["POST"]
+        assert [s["Resource"] for s in manage] == [[callback.format(m) for m in methods]]
     for statement in statements(declared["SendMessageRole"]):
         if str(statement["Action"]).startswith("dynamodb:"):
             assert statement["Resource"].startswith("<GetAtt ConnectionsTable.Arn>")
@@ -138,7 +141,7 @@ def test_functions_run_chatlib_handlers_that_exist_on_python_3_12(step):
         properties = resource["Properties"]
         assert properties["Runtime"] == "python3.12"
         assert properties["Environment"]["Variables"] == (
-            {"TOKEN_SECRET_ID": "<Ref TokenSecret>"}
+            {"TOKEN_SECRET_ID": "<Ref TokenSecret>", "TOKEN_SECRET_CACHE_SECONDS": "300"}
             if logical_id == "AuthorizerFunction"
             else {"CONNECTIONS_TABLE": "<Ref ConnectionsTable>"}
         )
@@ -200,6 +203,9 @@ def test_the_auth_step_adds_the_authorizer_and_a_verified_connect_and_nothing_el
             "AWS::ApiGatewayV2::Route",
             ("AuthorizationType", "AuthorizerId"),
         ),
+        # the roles that answer a caller may also close its connection (an expired token)
+        ResourceChange("Modify", "DefaultRole", "AWS::IAM::Role", ("Policies",)),
+        ResourceChange("Modify", "SendMessageRole", "AWS::IAM::Role", ("Policies",)),
     ]
     assert {c.logical_id for c in changes if c.action == "Add"} == {
         "TokenSecret",
@@ -315,3 +321,54 @@ def test_the_local_shortcut_refuses_the_step_it_cannot_define():
 
     with pytest.raises(ValueError, match="step must be one of"):
         define_chat_shortcut("auth")
+
+
+# ---------------------------------------------------------------------- checkov
+#: checkov lives in an environment of its own (``workbook.py test`` makes it): it pins boto3.
+CHECKOV = Path(__file__).resolve().parents[1] / ".venv" / "checkov" / "bin" / "checkov"
+SKIPS = INFRA / "checkov" / "skips.yaml"
+
+
+def checkov_findings(step: str, tmp_path: Path) -> set[str]:
+    """The ids of the checks checkov fails on the template with ``Step`` at ``step``
+    (checkov reads parameters' defaults, so it reads a copy whose default is ``step``)."""
+    text = CHAT.read_text()
+    assert "    Default: rooms\n" in text
+    copy = tmp_path / f"chat-{step}.yaml"
+    copy.write_text(text.replace("    Default: rooms\n", f"    Default: {step}\n", 1))
+    result = subprocess.run(
+        [str(CHECKOV), "-f", str(copy), "--framework", "cloudformation", "-o", "json", "--quiet"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    report = json.loads(result.stdout)
+    assert report["summary"]["parsing_errors"] == 0
+    return {finding["check_id"] for finding in report["results"]["failed_checks"]}
+
+
+@pytest.fixture(scope="module")
+def findings(tmp_path_factory) -> dict[str, set[str]]:
+    if not CHECKOV.exists():
+        pytest.skip(f"checkov is not installed at {CHECKOV} (python3 workbook.py test installs it)")
+    tmp = tmp_path_factory.mktemp("checkov")
+    return {step: checkov_findings(step, tmp) for step in ("rooms", "auth")}
+
+
+def test_every_checkov_skip_carries_its_reason():
+    skips = yaml.safe_load(SKIPS.read_text())
+    assert skips and all(
+        check.startswith("CKV_") and isinstance(reason, str) and len(reason.split()) >= 10
+        for check, reason in skips.items()
+    )
+
+
+def test_checkov_finds_nothing_but_the_reasoned_skips_and_every_skip_is_needed(findings):
+    skips = set(yaml.safe_load(SKIPS.read_text()))
+    for step, failed in findings.items():
+        assert failed <= skips, (
+            f"Step={step}: checkov findings without a decision: {failed - skips}"
+        )
+    assert set().union(*findings.values()) == skips, "a skip no step needs any more"
+    # what the hardening fixed, rather than skipped
+    assert not {"CKV_AWS_28"} & set().union(*findings.values())  # point-in-time recovery

@@ -105,10 +105,10 @@ def event(query=None, headers=None):
 
 def test_the_token_is_found_in_the_query_or_in_the_subprotocol_header():
     token = mint_token(SECRET, user_id="alice", rooms=["blue"])
-    assert token_from_request(event({"token": token})) == (token, None)
+    assert token_from_request(event({"token": token})) == token
     offered = {"Sec-WebSocket-Protocol": f"chat, {token}"}
-    assert token_from_request(event(headers=offered)) == (token, token)
-    assert token_from_request(event(headers={"sec-websocket-protocol": "chat"})) == ("", None)
+    assert token_from_request(event(headers=offered)) == token
+    assert token_from_request(event(headers={"sec-websocket-protocol": "chat"})) == ""
 
 
 def test_allow_covers_only_this_connection_and_carries_the_verified_identity():
@@ -122,6 +122,20 @@ def test_allow_covers_only_this_connection_and_carries_the_verified_identity():
     ]
     assert answer["context"]["userId"] == "alice" and answer["context"]["roomId"] == "blue"
     assert answer["context"]["rooms"] == "blue,green"
+    assert answer["context"]["expiresAt"] == decision.claims.expires_at
+
+
+def test_the_authorizer_context_holds_no_credential():
+    """Whatever carried the token, no context value is the token or any part of it."""
+    token = mint_token(SECRET, user_id="alice", rooms=["blue"])
+    for request in (
+        event({"token": token, "roomId": "blue"}),
+        event({"roomId": "blue"}, {"Sec-WebSocket-Protocol": f"chat, {token}"}),
+    ):
+        context = policy(decide(request, token_from_request, SECRET), ARN)["context"]
+        assert set(context) == {"userId", "roomId", "rooms", "tokenId", "expiresAt"}
+        for value in context.values():
+            assert not any(part in str(value) for part in token.split(".")), value
 
 
 def test_a_genuine_token_for_another_room_is_denied_not_unauthorized():
@@ -138,21 +152,106 @@ def test_a_bad_token_has_no_claims_so_the_handler_answers_unauthorized():
     assert not decision.allow and decision.claims is None
 
 
-def test_the_secret_is_read_once_per_cold_start(embedded_aws):
-    """A warm function keeps the secret: deleting it from Secrets Manager after the first read
-    does not disturb the second (a new process, a cold start, would read it again)."""
+# ---------------------------------------------------------------------- key ids (kid)
+KEYS = {"v-current": SECRET, "v-previous": OTHER_SECRET}
+
+
+@pytest.mark.parametrize("kid", ["v-current", "v-previous"])
+def test_a_token_naming_a_version_held_verifies_with_that_version(kid):
+    token = mint_token(KEYS[kid], user_id="alice", rooms=["blue"], key_id=kid)
+    assert jwt.get_unverified_header(token)["kid"] == kid
+    assert verify_token(token, KEYS).user_id == "alice"
+
+
+def test_a_token_without_kid_verifies_with_the_current_version_only():
+    assert verify_token(mint_token(SECRET, user_id="alice", rooms=["b"]), KEYS).user_id == "alice"
+
+
+@pytest.mark.parametrize(
+    ("make", "reason"),
+    [
+        # no kid (minted before tokens carried one): the current version only
+        (lambda: mint_token(OTHER_SECRET, user_id="a", rooms=["b"]), "signature does not match"),
+        (
+            lambda: mint_token(SECRET, user_id="a", rooms=["b"], key_id="v-rotated-out"),
+            "neither the current nor the previous",
+        ),
+        # the kid of one version, the signature of another: the signature decides
+        (
+            lambda: mint_token(OTHER_SECRET, user_id="a", rooms=["b"], key_id="v-current"),
+            "signature does not match",
+        ),
+        (lambda: "not-a-jwt", "not a well-formed JWT"),
+        (lambda: f"{b64({'alg': 'HS256', 'kid': 7})}.{b64(claims())}.c2ln", "not a well-formed"),
+    ],
+)
+def test_a_token_naming_no_held_version_is_refused(make, reason):
+    with pytest.raises(InvalidToken, match=reason):
+        verify_token(make(), KEYS)
+
+
+# ---------------------------------------------------------------------- the secret's versions
+@pytest.fixture
+def secret_arn(embedded_aws):
+    import uuid
+
+    import boto3
+
+    secrets = boto3.client("secretsmanager")
+    arn = secrets.create_secret(Name=f"signing-{uuid.uuid4().hex}", SecretString=SECRET)["ARN"]
+    yield arn
+    secrets.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+
+
+def test_rotation_moves_current_to_previous_and_drops_the_one_before(secret_arn):
+    from chatlib.deploy import rotate_token_secret
+    from chatlib.token_secret import read_signing_keys
+
+    first = read_signing_keys(secret_arn)
+    assert first.previous is None and first.current.secret == SECRET
+    second_id = rotate_token_secret(secret_id=secret_arn)
+    second = read_signing_keys(secret_arn)
+    assert (second.current.key_id, second.previous) == (second_id, first.current)
+    rotate_token_secret(secret_id=secret_arn)
+    third = read_signing_keys(secret_arn)
+    assert third.previous == second.current
+    assert first.current.key_id not in third.by_key_id()
+    assert len(third.current.secret) == 64
+
+
+def test_a_warm_function_keeps_the_secret_for_a_bounded_time(secret_arn):
+    """Within max_age the versions come from memory; past it they are read again."""
+    from chatlib.deploy import rotate_token_secret
+    from chatlib.token_secret import signing_keys
+
+    now = [1000.0]
+    before = signing_keys(secret_arn, max_age=60, clock=lambda: now[0])
+    rotate_token_secret(secret_id=secret_arn)
+    now[0] += 59
+    assert signing_keys(secret_arn, max_age=60, clock=lambda: now[0]) == before
+    now[0] += 1
+    after = signing_keys(secret_arn, max_age=60, clock=lambda: now[0])
+    assert after.previous == before.current and after.current != before.current
+
+
+def test_the_environment_names_the_secret_and_the_cache_time(secret_arn):
+    from chatlib.errors import ConfigurationError
+    from chatlib.token_secret import signing_keys_from_environment
+
+    environ = {"TOKEN_SECRET_ID": secret_arn, "TOKEN_SECRET_CACHE_SECONDS": "0"}
+    assert signing_keys_from_environment(environ).current.secret == SECRET
+    with pytest.raises(ConfigurationError, match="TOKEN_SECRET_ID is not set"):
+        signing_keys_from_environment({})
+    with pytest.raises(ConfigurationError, match="number of seconds"):
+        signing_keys_from_environment({**environ, "TOKEN_SECRET_CACHE_SECONDS": "soon"})
+
+
+def test_a_short_secret_is_refused(embedded_aws):
     import boto3
 
     from chatlib.errors import ConfigurationError
-    from chatlib.token_secret import read_token_secret, token_secret_from_environment
+    from chatlib.token_secret import read_signing_keys
 
-    secrets = boto3.client("secretsmanager")
-    arn = secrets.create_secret(Name="cold-start-test", SecretString=SECRET)["ARN"]
-    assert token_secret_from_environment({"TOKEN_SECRET_ID": arn}) == SECRET
-    secrets.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
-    assert read_token_secret(arn) == SECRET
-    with pytest.raises(ConfigurationError, match="TOKEN_SECRET_ID is not set"):
-        token_secret_from_environment({})
-    short = secrets.create_secret(Name="too-short", SecretString="abc")["ARN"]
+    short = boto3.client("secretsmanager").create_secret(Name="too-short", SecretString="abc")
     with pytest.raises(ConfigurationError, match="shorter than 32"):
-        read_token_secret(short)
+        read_signing_keys(short["ARN"])

@@ -10,12 +10,14 @@ two apart is :mod:`~chatlib.deploy.emulator`.
     changes       what a change set changes, read or computed (pure)
     stack         change sets, execution, outputs, teardown
     events        stack events followed as they come; a failure as a clear error
-    stack_tokens  tokens signed with a deployed stack's secret
+    stack_tokens  tokens signed with a deployed stack's secret, and its rotation
+    policy        the IAM policy the deploying identity needs (infra_cfn/deploy-policy.json)
     emulator      the seam to an emulator's bridge (:mod:`chatlib.local.moto_bridge`)
 """
 
 from chatlib.deploy.changes import ResourceChange, render_changes
 from chatlib.deploy.package import CodePackage, build_package
+from chatlib.deploy.policy import DEPLOY_POLICY, deploy_policy
 from chatlib.deploy.stack import (
     DeployFailed,
     DeployPlan,
@@ -25,23 +27,26 @@ from chatlib.deploy.stack import (
     stack_outputs,
     teardown_stack,
 )
-from chatlib.deploy.stack_tokens import issue_token
+from chatlib.deploy.stack_tokens import issue_token, rotate_token_secret
 from chatlib.deploy.template import CHAT_TEMPLATE, Resolver, load_template, route_handlers
 
 __all__ = [
     "CHAT_TEMPLATE",
     "CodePackage",
+    "DEPLOY_POLICY",
     "DeployFailed",
     "DeployPlan",
     "DeployResult",
     "Resolver",
     "ResourceChange",
     "build_package",
+    "deploy_policy",
     "deploy_stack",
     "issue_token",
     "load_template",
     "plan_deploy",
     "render_changes",
+    "rotate_token_secret",
     "route_handlers",
     "stack_outputs",
     "teardown_stack",

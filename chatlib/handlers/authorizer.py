@@ -9,16 +9,20 @@ API Gateway turns the answers into handshake statuses:
 
 * raise ``Exception("Unauthorized")`` -> 401: no token, or one that does not verify;
 * a Deny policy -> 403: a genuine token that does not allow the requested room;
-* an Allow policy -> ``$connect`` runs, with ``context`` (user id, room, rooms) in
-  ``requestContext.authorizer`` of this and every later event of the connection.
+* an Allow policy -> ``$connect`` runs, with ``context`` (user id, room, rooms, the token's
+  id and expiry) in ``requestContext.authorizer`` of this and every later event of the
+  connection. The context holds no credential: not the token, nor the subprotocol that
+  carried it (``$connect`` reads that from its own event's headers).
 
-The reason for a refusal goes to the log, never to the client, and the token is never logged.
+The token may be signed with the secret's current or previous version (its ``kid`` says
+which, :mod:`chatlib.token_secret`); the versions are read at most every
+``TOKEN_SECRET_CACHE_SECONDS``. The reason for a refusal goes to the log, never to the client,
+and the token is never logged.
 """
 
 from __future__ import annotations
 
 import logging
-import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -27,14 +31,13 @@ from typing import Any
 from chatlib.apigw_event import WebSocketEvent
 from chatlib.errors import ChatlibError, InvalidIdentifier, InvalidToken
 from chatlib.invocation_log import log_invocation
-from chatlib.token_secret import token_secret_from_environment
-from chatlib.tokens import TokenClaims, verify_token
+from chatlib.token_secret import signing_keys_from_environment
+from chatlib.tokens import TokenClaims, looks_like_jwt, verify_token
 from chatlib.validation import validate_room_id
 
 __all__ = ["Decision", "decide", "handler", "token_from_request"]
 
 log = logging.getLogger("chatlib.handlers")
-_JWT_SHAPE = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*$")
 
 
 @dataclass(frozen=True)
@@ -43,13 +46,13 @@ class Decision:
     reason: str
     claims: TokenClaims | None = None
     room_id: str = ""
-    subprotocol: str | None = None
 
 
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     started = time.perf_counter()
     try:
-        decision = decide(event, token_from_request, token_secret_from_environment())
+        keys = signing_keys_from_environment().by_key_id()
+        decision = decide(event, token_from_request, keys)
     except ChatlibError as error:  # configuration: fail closed, like any other refusal
         decision = Decision(False, f"{error.code}: {error.message}")
         _log(event, context, decision, started, status=500)
@@ -61,19 +64,20 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     return policy(decision, event["methodArn"])
 
 
-def token_from_request(event: Mapping[str, Any]) -> tuple[str, str | None]:
-    """The token, and the subprotocol entry that carried it (to echo), if any."""
+def token_from_request(event: Mapping[str, Any]) -> str:
+    """The token: the ``token`` query parameter, else the offered subprotocol shaped like one."""
     request = WebSocketEvent(dict(event))
     if request.query.get("token"):
-        return request.query["token"], None
-    for candidate in request.offered_subprotocols:
-        if _JWT_SHAPE.match(candidate):
-            return candidate, candidate
-    return "", None
+        return request.query["token"]
+    return next((p for p in request.offered_subprotocols if looks_like_jwt(p)), "")
 
 
-def decide(event: Mapping[str, Any], find_token: Any, secret: str) -> Decision:
-    token, subprotocol = find_token(event)
+def decide(event: Mapping[str, Any], find_token: Any, secret: str | Mapping[str, str]) -> Decision:
+    """Allow, deny (a genuine token, another room) or refuse (no valid token: no claims).
+
+    ``secret`` is the secret's versions, ``{kid: secret}`` (or one secret, for tests).
+    """
+    token = find_token(event)
     try:
         claims = verify_token(token, secret)
     except InvalidToken as error:
@@ -85,7 +89,7 @@ def decide(event: Mapping[str, Any], find_token: Any, secret: str) -> Decision:
         return Decision(False, error.message, claims)
     if not claims.may_join(room_id):
         return Decision(False, f"room {room_id!r} is not in the token's rooms", claims, room_id)
-    return Decision(True, "allowed", claims, room_id, subprotocol)
+    return Decision(True, "allowed", claims, room_id)
 
 
 def policy(decision: Decision, method_arn: str) -> dict[str, Any]:
@@ -110,8 +114,8 @@ def policy(decision: Decision, method_arn: str) -> dict[str, Any]:
             "userId": claims.user_id,
             "roomId": decision.room_id,
             "rooms": ",".join(claims.rooms),
-            "tokenId": claims.token_id,
-            "subprotocol": decision.subprotocol or "",
+            "tokenId": claims.token_id,  # the jti: names the token, cannot stand in for it
+            "expiresAt": claims.expires_at,
         }
     return response
 

@@ -6,8 +6,12 @@ put the result in ``requestContext.authorizer``. This handler stores exactly tha
 article 001 verifies a token and then trusts the query anyway). Without an authorizer context
 it refuses (fail closed): this handler must never run on an unprotected route.
 
+The row keeps the token's expiry (``expiresAt``): a message sent after it gets an error
+frame and the connection is closed (:mod:`chatlib.handlers.invocation`).
+
 A browser sends the token as a subprotocol; the handshake must echo it back, or the browser
-drops the connection.
+drops the connection. The entry to echo is read from this event's own headers: the
+authorizer's context carries no credential.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ from chatlib.apigw_event import WebSocketEvent
 from chatlib.errors import ConfigurationError
 from chatlib.handlers.invocation import Outcome, Services, run
 from chatlib.store import Connection
+from chatlib.tokens import looks_like_jwt
 from chatlib.validation import validate_room_id, validate_user_id
 
 
@@ -35,10 +40,8 @@ def chosen_subprotocol(event: WebSocketEvent) -> str | None:
     A client that offers subprotocols and gets none back fails the handshake, so one of them
     is always echoed when any was offered.
     """
-    carried = event.authorizer.get("subprotocol")
-    if carried:
-        return str(carried)
-    return next(iter(event.offered_subprotocols), None)
+    offered = event.offered_subprotocols
+    return next((p for p in offered if looks_like_jwt(p)), next(iter(offered), None))
 
 
 def connect_verified(event: WebSocketEvent, services: Services) -> Outcome:
@@ -49,5 +52,10 @@ def connect_verified(event: WebSocketEvent, services: Services) -> Outcome:
         )
     room_id = validate_room_id(verified["roomId"])
     user_id = validate_user_id(verified["userId"])
-    services.store.put(Connection.opened(event.connection_id, room_id, user_id, event.connected_at))
+    expires_at = int(verified["expiresAt"]) if verified.get("expiresAt") else None
+    services.store.put(
+        Connection.opened(
+            event.connection_id, room_id, user_id, event.connected_at, expires_at=expires_at
+        )
+    )
     return Outcome(200, "Connected.")

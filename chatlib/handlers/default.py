@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from chatlib.apigw_event import WebSocketEvent
-from chatlib.handlers.invocation import Outcome, Services, run
+from chatlib.handlers.invocation import Outcome, Services, caller_row, run
 from chatlib.messages import encode_frame, help_frame, parse_frame, unrouted_reason
 
 
@@ -21,7 +21,7 @@ def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
 
 def default(event: WebSocketEvent, services: Services) -> Outcome:
     payload = parse_frame(event.body, binary=event.is_binary)  # BadRequest: an error frame
-    caller = services.store.get(event.connection_id)
+    caller = caller_row(event, services)
     frame = help_frame(caller.public_view() if caller else None, unrouted_reason(payload))
     services.sender.post(event.connection_id, encode_frame(frame))
     return Outcome(200, "Help sent.")

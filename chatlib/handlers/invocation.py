@@ -4,7 +4,9 @@ A handler's logic returns an :class:`Outcome` or raises a :class:`~chatlib.error
 :func:`run` turns either into ``{"statusCode", "body"}``; on a message route it also sends the
 caller an error frame, because API Gateway does not pass a handler's response on to the
 client. Anything unexpected is logged with its traceback and answered with a generic 500 and
-frame: a client never sees internal detail.
+frame: a client never sees internal detail. An error that ends the connection
+(``closes_connection``, e.g. :class:`~chatlib.errors.TokenExpired`) is followed by a
+``DELETE @connections``: API Gateway closes the socket and runs ``$disconnect``.
 
 Services (the table and the ``@connections`` client) are built on the first invocation and
 kept while the Lambda stays warm, keyed on the configuration so a change of environment
@@ -22,13 +24,13 @@ from functools import lru_cache
 from typing import Any
 
 from chatlib.apigw_event import WebSocketEvent
-from chatlib.errors import ChatlibError, ConfigurationError, ConnectionGone
+from chatlib.errors import ChatlibError, ConfigurationError, ConnectionGone, TokenExpired
 from chatlib.invocation_log import log_invocation
 from chatlib.messages import encode_frame, error_frame
 from chatlib.sender import ConnectionsSender, connections_endpoint
-from chatlib.store import ConnectionStore
+from chatlib.store import Connection, ConnectionStore
 
-__all__ = ["TABLE_VARIABLE", "Outcome", "Services", "run"]
+__all__ = ["TABLE_VARIABLE", "Outcome", "Services", "caller_row", "run"]
 
 log = logging.getLogger("chatlib.handlers")
 
@@ -51,6 +53,14 @@ class Services:
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
+
+
+def caller_row(event: WebSocketEvent, services: Services) -> Connection | None:
+    """The caller's row (``None`` if it has none); :class:`TokenExpired` once its token has."""
+    row = services.store.get(event.connection_id)
+    if row is not None and row.token_expired(services.clock()):
+        raise TokenExpired("your token has expired: get a new token and connect again")
+    return row
 
 
 @lru_cache(maxsize=8)
@@ -92,6 +102,8 @@ def run(
         outcome = Outcome(error.status, error.message)
         result = "rejected" if error.status < 500 else "error"
         _tell_caller(ws, services, error.code, error.message)
+        if error.closes_connection:
+            _close_caller(ws, services)
     except Exception:
         log.exception("unhandled error in %s for connection %s", route, ws.connection_id)
         outcome = Outcome(500, "Internal server error")
@@ -112,6 +124,16 @@ def run(
         durationMs=round((time.perf_counter() - started) * 1000, 1),
     )
     return {"statusCode": outcome.status, "body": outcome.body}
+
+
+def _close_caller(ws: WebSocketEvent, services: Services | None) -> None:
+    """Close the caller's connection after its error frame; never raise."""
+    if services is None or ws.event_type != "MESSAGE":
+        return
+    try:
+        services.sender.close(ws.connection_id)
+    except Exception:
+        log.warning("could not close connection %s", ws.connection_id, exc_info=True)
 
 
 def _tell_caller(ws: WebSocketEvent, services: Services | None, code: str, message: str) -> None:

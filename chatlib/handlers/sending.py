@@ -1,6 +1,7 @@
 """The ``sendmessage`` flow both teaching steps share; they differ only in who receives.
 
-parse the body -> look up the sender's own row -> find the recipients -> fan out.
+parse the body -> look up the sender's own row (its token still valid) -> find the
+recipients -> fan out.
 
 The sender's room and user come from its row in the table, written at ``$connect``. A
 ``roomId`` in the message body is never read: trusting it would let any client post into
@@ -14,7 +15,7 @@ from collections.abc import Callable
 from chatlib.apigw_event import WebSocketEvent
 from chatlib.errors import NotConnected
 from chatlib.fanout import fan_out
-from chatlib.handlers.invocation import Outcome, Services
+from chatlib.handlers.invocation import Outcome, Services, caller_row
 from chatlib.messages import chat_frame, encode_frame, parse_send_request
 from chatlib.store import Connection, ConnectionStore, ReadResult
 
@@ -26,7 +27,7 @@ Recipients = Callable[[ConnectionStore, Connection], ReadResult]
 
 def send_message(event: WebSocketEvent, services: Services, recipients: Recipients) -> Outcome:
     text = parse_send_request(event.body)
-    sender = services.store.get(event.connection_id)
+    sender = caller_row(event, services)
     if sender is None:
         raise NotConnected(
             "this connection is not registered (it may have expired): reconnect with ?roomId=<room>"

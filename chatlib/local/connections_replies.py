@@ -9,6 +9,9 @@ sender tells a 410 from the rest.
     410 GoneException             the id is unknown, closed, or still in ``$connect``
     403 ForbiddenException        not an ``@connections`` path (or a method it lacks)
     413 PayloadTooLargeException  a body over 128 KB
+    429 LimitExceededException    throttled (only when a test injects it: :func:`for_status`)
+    500 InternalServerError       the server failed
+    503 ServiceUnavailable        (injected, like 429)
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ import time
 __all__ = [
     "Reply",
     "connection_info",
+    "for_status",
     "forbidden",
     "gone",
     "internal_error",
@@ -51,6 +55,22 @@ def too_large() -> Reply:
 
 def internal_error() -> Reply:
     return _error(500, "InternalServerError", "Internal error")
+
+
+def throttled() -> Reply:
+    return _error(429, "LimitExceededException", "Rate exceeded")
+
+
+def unavailable() -> Reply:
+    return _error(503, "ServiceUnavailable", "Service unavailable")
+
+
+def for_status(status: int) -> Reply:
+    """The error reply AWS gives with ``status`` (for injected failures)."""
+    replies = {403: forbidden, 410: gone, 413: too_large, 429: throttled, 503: unavailable}
+    if status in replies:
+        return replies[status]()
+    return _error(status, "InternalServerError", "Internal error")
 
 
 def ok() -> Reply:

@@ -13,6 +13,10 @@ the handlers' ``@connections`` sender (:mod:`chatlib.sender`) cannot tell the di
     GET    /{stage}/@connections/{id}   200 with connectedAt, identity, lastActiveAt; or 410
     DELETE /{stage}/@connections/{id}   204 and the connection is closed; or 410
 
+An ERROR-INJECTION HOOK, for tests of retries: :meth:`ConnectionsStandIn.inject_errors`
+queues statuses (429, 500, 503, 410, 403, 413) that the next posts or deletes answer with,
+before the stand-in looks at the connection at all.
+
 What it is not: there are no WebSocket clients behind it. "Opening" a connection only makes
 an inbox that collects the frames posted to it, which a test can then read. Why it exists
 beside the gateway: a handler unit test calls the handler directly, with no WebSocket client
@@ -21,6 +25,7 @@ to connect first, and reads back exactly the frames each connection was sent.
 
 from __future__ import annotations
 
+import collections
 import json
 import threading
 import time
@@ -63,6 +68,9 @@ class ConnectionsStandIn:
         self._closed: dict[str, _Inbox] = {}
         self.requests = 0
         self.last_headers: dict[str, str] = {}
+        self._injected: collections.deque[int] = collections.deque()
+        #: (method, connection id, status) of every POST and DELETE, in order
+        self.answers: list[tuple[str, str, int]] = []
         ThreadingHTTPServer.allow_reuse_address = True
         self._server = ThreadingHTTPServer((host, port), self._handler_class())
         self._server.daemon_threads = True
@@ -117,6 +125,12 @@ class ConnectionsStandIn:
             raw = list(inbox.frames) if inbox else []
         return [_decode(frame) for frame in raw]
 
+    def inject_errors(self, *statuses: int) -> None:
+        """ERROR INJECTION: the next ``len(statuses)`` POSTs or DELETEs, to any connection,
+        answer with these statuses in turn (with AWS's error types), whatever the connection."""
+        with self._lock:
+            self._injected.extend(statuses)
+
     def clear(self) -> None:
         """Empty every inbox (connections stay open)."""
         with self._lock:
@@ -166,6 +180,14 @@ class ConnectionsStandIn:
         if not path.startswith(prefix):
             return replies.forbidden()
         connection_id = unquote(path[len(prefix) :])
+        reply = self._reply(method, connection_id, body)
+        if method in {"POST", "DELETE"}:
+            self.answers.append((method, connection_id, reply[0]))
+        return reply
+
+    def _reply(self, method: str, connection_id: str, body: bytes) -> replies.Reply:
+        if method in {"POST", "DELETE"} and self._injected:
+            return replies.for_status(self._injected.popleft())
         inbox = self._open.get(connection_id)
         if inbox is None:
             return replies.gone()

@@ -6,13 +6,16 @@
     chatlib-local token --user U --room R [--room R2 …] [--ttl S] [--out FILE]
     chatlib-local token --roster names.txt [--room R …] [--out-dir DIR]
     chatlib-local logs FUNCTION [--follow] [--since MINUTES]
+    chatlib-local rotate-secret [--stack NAME | --secret-id ID] [--endpoint-url URL | --aws]
 
 ``serve`` (:mod:`chatlib.tools.serve`) starts the embedded AWS and the local gateway, deploys
 the chat and logs each connection and message. ``chat`` is a terminal chat client; without a
 URL it joins the stack ``serve`` runs. ``rooms`` redraws who is in which room. ``token`` mints
 a JWT with the secret of a deployed auth-step stack (the local one, or AWS with ``--aws``),
 or one join link per learner of a roster (:mod:`chatlib.tools.classroom`). ``logs`` prints a
-function's CloudWatch Logs, like ``sam logs``, locally or with ``--aws``.
+function's CloudWatch Logs, like ``sam logs``, locally or with ``--aws``. ``rotate-secret``
+gives the signing secret a new current version: tokens signed with the version it replaces keep
+working until the next rotation.
 
 A token is a password for its lifetime: ``chat`` reads it from ``--token-file`` or the
 ``CHATLIB_TOKEN`` variable (``--token`` also works, but shows in ``ps``), ``token --out``
@@ -72,6 +75,11 @@ def _parser() -> argparse.ArgumentParser:
     source.add_argument("--stack", default=STACK, help="a stack deployed with Step=auth")
     source.add_argument("--secret-id", help="the signing secret's ARN or name")
     _add_where(token)
+    rotate = commands.add_parser("rotate-secret", help="give the signing secret a new version")
+    rotation_source = rotate.add_mutually_exclusive_group()
+    rotation_source.add_argument("--stack", default=STACK, help="a stack deployed with Step=auth")
+    rotation_source.add_argument("--secret-id", help="the signing secret's ARN or name")
+    _add_where(rotate)
     logs = commands.add_parser("logs", help="a function's CloudWatch Logs, like `sam logs`")
     logs.add_argument("function", help="e.g. sendmessage, chat-sendmessage or /aws/lambda/…")
     logs.add_argument("--follow", action="store_true", help="keep printing new lines")
@@ -222,9 +230,27 @@ def logs(args: argparse.Namespace) -> int:
     )
 
 
+def rotate_secret(args: argparse.Namespace) -> int:
+    from chatlib.deploy import rotate_token_secret
+
+    _point_boto3(args)
+    version = rotate_token_secret(
+        stack_name=None if args.secret_id else args.stack, secret_id=args.secret_id
+    )
+    print(f"new current version: {version}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    commands = {"serve": serve, "chat": chat, "rooms": rooms, "token": token, "logs": logs}
+    commands = {
+        "serve": serve,
+        "chat": chat,
+        "rooms": rooms,
+        "token": token,
+        "logs": logs,
+        "rotate-secret": rotate_secret,
+    }
     try:
         return commands[args.command](args)
     except KeyboardInterrupt:

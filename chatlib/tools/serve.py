@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import argparse
 import faulthandler
+import hashlib
 import ipaddress
 import logging
 import os
@@ -25,6 +26,7 @@ import socket
 import sys
 import threading
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
@@ -189,11 +191,17 @@ def _deploy(step: str) -> dict[str, str]:
 
 def _install_signing_secret(secret_arn: str, secret_file: Path | None) -> None:
     """Replace the secret the template generated (new at every start of the embedded AWS)
-    with the local one, before any authorizer has read it."""
+    with the local one, before any authorizer has read it.
+
+    Tokens name the secret's version they were signed with (``kid``), so the version id must
+    survive a restart too: it is derived from the secret itself, not drawn at random.
+    """
     import boto3
 
+    secret = local_signing_secret(secret_file)
+    version = uuid.uuid5(uuid.NAMESPACE_URL, hashlib.sha256(secret.encode()).hexdigest())
     boto3.client("secretsmanager").put_secret_value(
-        SecretId=secret_arn, SecretString=local_signing_secret(secret_file)
+        SecretId=secret_arn, SecretString=secret, ClientRequestToken=str(version)
     )
 
 

@@ -91,6 +91,9 @@ def authorizer(event, context):
         raise RuntimeError("authorizer bug")
     if token == "garbage":
         return "not a policy"
+    if token == "bad-action":  # an Action that is not a string: a malformed policy
+        statement = {"Action": 7, "Effect": "Allow", "Resource": event["methodArn"]}
+        return {"principalId": "x", "policyDocument": {"Statement": [statement]}}
     effect = "Allow" if token in {"allow", "allow-wildcard"} else "Deny"
     resource = event["methodArn"]
     if token == "allow-wildcard":

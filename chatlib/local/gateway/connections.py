@@ -35,6 +35,7 @@ class LiveConnection:
     user_agent: str
     query: str = ""
     authorizer: dict[str, Any] | None = None
+    subprotocol: str | None = None  # what $connect chose to echo
     websocket: ServerConnection | None = None
     last_active_at: int = field(default_factory=_now_ms)
     closed_by_gateway: tuple[int, str] | None = None

@@ -64,7 +64,6 @@ class _Handshake:
 
     live: LiveConnection
     deployment: Deployment
-    subprotocol: str | None = None
 
 
 class WebSocketProtocol:
@@ -117,6 +116,27 @@ class WebSocketProtocol:
             query=url.query,
         )
         self._registry.add(live)  # "connecting": posts to it answer 410 until the upgrade
+        try:
+            refusal = await self._run_connect(state, live, query, headers)
+        except Exception:  # a gateway fault: refuse, and leave nothing of this connection behind
+            log.exception("connect  %s failed in the gateway", live.connection_id)
+            refusal = HTTPStatus.INTERNAL_SERVER_ERROR
+        if refusal is not None:
+            self._registry.remove(live.connection_id)
+            state.events.forget(live.connection_id)
+            return _refuse(connection, refusal)
+        connection.chat_handshake = _Handshake(live, deployment)  # type: ignore[attr-defined]
+        return None
+
+    async def _run_connect(
+        self,
+        state: ServedApi,
+        live: LiveConnection,
+        query: dict[str, str],
+        headers: dict[str, str],
+    ) -> HTTPStatus | None:
+        """The authorizer and ``$connect`` for one handshake: a refusal status, or ``None``."""
+        deployment = state.deployment
         route = deployment.routes.get("$connect")
         if route is not None and route.authorizer is not None:
             decision = await authorize(
@@ -128,18 +148,15 @@ class WebSocketProtocol:
                 headers=headers,
                 invoke=lambda function, event: self._invoke(state, function, event),
             )
-            live.authorizer, refusal = decision.context, decision.refusal
-            if refusal is not None:
-                self._registry.remove(live.connection_id)
-                state.events.forget(live.connection_id)
+            live.authorizer = decision.context
+            if decision.refusal is not None:
                 log.info(
                     "connect  %s refused %s by the authorizer%s",
                     live.connection_id,
-                    refusal.value,
+                    decision.refusal.value,
                     f": {decision.reason}" if decision.reason else "",
                 )
-                return _refuse(connection, refusal)
-        subprotocol = None
+                return decision.refusal
         if route is not None and route.function is not None:
             event = state.events.connect(
                 live.connection_id,
@@ -151,19 +168,16 @@ class WebSocketProtocol:
             )
             event["requestContext"]["connectedAt"] = live.connected_at
             invocation = await self._invoke(state, route.function, event)
-            status, subprotocol = _connect_outcome(invocation)
+            status, live.subprotocol = _connect_outcome(invocation)
             if not 200 <= status < 300:
-                self._registry.remove(live.connection_id)
-                state.events.forget(live.connection_id)
                 log.info("connect  %s refused %s by $connect", live.connection_id, status)
-                return _refuse(connection, HTTPStatus(status))
-        connection.chat_handshake = _Handshake(live, deployment, subprotocol)  # type: ignore[attr-defined]
+                return HTTPStatus(status)
         return None
 
     @staticmethod
     def select_subprotocol(connection: ServerConnection, offered: Any) -> str | None:
         handshake: _Handshake | None = getattr(connection, "chat_handshake", None)
-        chosen = handshake.subprotocol if handshake else None
+        chosen = handshake.live.subprotocol if handshake else None
         return chosen if chosen in offered else None
 
     # -- the open connection -----------------------------------------------------------------

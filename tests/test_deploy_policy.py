@@ -1,0 +1,308 @@
+"""The deploying identity's policy (infra_cfn/deploy-policy.json), proven two ways.
+
+1. Every AWS call chatlib makes to deploy, update (broadcast -> rooms -> auth), issue a
+   token, rotate the secret and tear down is recorded on the embedded AWS through botocore's
+   event hooks, turned into the IAM action and resource AWS would authorize, and checked
+   against the policy with the IAM evaluator the local gateway uses (wildcards, Deny wins).
+   Calls made by ``chatlib.local`` (the moto bridge doing CloudFormation's work, the gateway
+   reading its deployment) are not chatlib's own: part 2 covers what they stand for.
+2. What CloudFormation calls on the caller's behalf for each resource the template can
+   declare (every step, every optional resource) is read from CloudFormation's registry
+   schemas, which cfn-lint ships: each handler permission must be allowed, unless the
+   template never uses the feature it serves (listed below, each with its reason).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fnmatch
+import inspect
+import json
+from pathlib import Path
+
+import boto3
+import cfnlint
+import pytest
+
+from chatlib.deploy import (
+    CHAT_TEMPLATE,
+    DEPLOY_POLICY,
+    deploy_policy,
+    deploy_stack,
+    issue_token,
+    rotate_token_secret,
+    teardown_stack,
+)
+from chatlib.deploy.template import Resolver, load_template
+from chatlib.local.gateway.policy import evaluate
+
+STACK = "live-chat"  # a notebook's name: the old README policy (chat-*) did not cover it
+REGION, ACCOUNT = "us-east-1", "123456789012"
+
+# s3 operations whose IAM action is not "s3:<Operation>"
+S3_ACTIONS = {
+    "HeadBucket": "ListBucket",
+    "HeadObject": "GetObject",
+    "ListObjectVersions": "ListBucketVersions",
+    "PutBucketEncryption": "PutEncryptionConfiguration",
+    "PutPublicAccessBlock": "PutBucketPublicAccessBlock",
+}
+
+
+def iam_requests(service: str, operation: str, params: dict, change_sets: dict) -> list:
+    """The (action, resource) pairs AWS authorizes for one API call."""
+    if service == "s3":
+        bucket = f"arn:aws:s3:::{params['Bucket']}"
+        if operation == "DeleteObjects":
+            objects = params["Delete"]["Objects"]
+            return [
+                (f"s3:DeleteObject{'Version' if 'VersionId' in o else ''}", f"{bucket}/{o['Key']}")
+                for o in objects
+            ]
+        action = f"s3:{S3_ACTIONS.get(operation, operation)}"
+        return [(action, f"{bucket}/{params['Key']}" if "Key" in params else bucket)]
+    if service == "cloudformation":
+        stack = params.get("StackName") or change_sets[params["ChangeSetName"]]
+        arn = f"arn:aws:cloudformation:{REGION}:{ACCOUNT}:stack/{stack}/0f0e0d0c"
+        return [(f"cloudformation:{operation}", arn)]
+    if service == "secretsmanager" and "SecretId" in params:
+        return [(f"secretsmanager:{operation}", params["SecretId"])]
+    return [(f"{service}:{operation}", "*")]
+
+
+def _from_chatlib_local() -> bool:
+    return any(
+        frame.frame.f_globals.get("__name__", "").startswith("chatlib.local")
+        for frame in inspect.stack(0)
+    )
+
+
+@contextlib.contextmanager
+def recording():
+    """Record ``(call, action, resource)`` for every AWS call this process makes."""
+    calls: list[tuple[str, str, str]] = []
+    change_sets: dict[str, str] = {}
+
+    def before(params, model, **_):
+        if _from_chatlib_local():
+            return
+        service = model.service_model.signing_name
+        for action, resource in iam_requests(service, model.name, params, change_sets):
+            calls.append((f"{service}.{model.name}({_summary(params)})", action, resource))
+
+    def after(parsed, model, context=None, **_):
+        if model.name == "CreateChangeSet" and "Id" in parsed:
+            change_sets[parsed["Id"]] = parsed.get("StackId", "").split("/")[1] or STACK
+
+    events = boto3._get_default_session().events
+    events.register("provide-client-params", before, unique_id="deploy-policy-before")
+    events.register("after-call.cloudformation.CreateChangeSet", after, unique_id="dp-after")
+    try:
+        yield calls
+    finally:
+        events.unregister("provide-client-params", unique_id="deploy-policy-before")
+        events.unregister("after-call.cloudformation.CreateChangeSet", unique_id="dp-after")
+
+
+def _summary(params: dict) -> str:
+    keys = ("StackName", "ChangeSetName", "Bucket", "Key", "SecretId", "VersionStage")
+    return ", ".join(f"{k}={str(params[k])[:60]}" for k in keys if k in params)
+
+
+def refused(policy: dict, calls) -> list[str]:
+    return [
+        f"{call} needs {action} on {resource}"
+        for call, action, resource in calls
+        if not evaluate(policy, action, resource)
+    ]
+
+
+@pytest.fixture(scope="module")
+def recorded(stack):
+    quiet = dict(progress=lambda _: None)
+    with recording() as calls:
+        for step in ("broadcast", "rooms", "auth"):
+            deploy_stack(CHAT_TEMPLATE, stack_name=STACK, parameters={"Step": step}, **quiet)
+        issue_token(stack_name=STACK, user_id="alice", rooms=["blue"])
+        rotate_token_secret(stack_name=STACK)
+        teardown_stack(STACK, **quiet)
+    return calls
+
+
+def test_every_call_a_deploy_update_token_and_teardown_make_is_allowed(recorded):
+    operations = {call.split("(")[0] for call, _, _ in recorded}
+    assert {  # the recording saw the whole life of the stack
+        "cloudformation.CreateChangeSet",
+        "cloudformation.ExecuteChangeSet",
+        "cloudformation.DeleteStack",
+        "s3.PutObject",
+        "s3.DeleteBucket",
+        "secretsmanager.GetSecretValue",
+        "secretsmanager.PutSecretValue",
+    } <= operations
+    assert refused(deploy_policy(STACK), recorded) == []
+
+
+def test_a_missing_permission_names_the_call_that_needs_it(recorded):
+    policy = deploy_policy(STACK)
+    for statement in policy["Statement"]:
+        statement["Action"] = [
+            a for a in statement["Action"] if a != "secretsmanager:PutSecretValue"
+        ]
+    assert refused(policy, recorded) == [
+        next(
+            f"{call} needs {action} on {resource}"
+            for call, action, resource in recorded
+            if action == "secretsmanager:PutSecretValue"
+        )
+    ]
+    assert (
+        "secretsmanager.PutSecretValue(SecretId=arn:aws:secretsmanager:"
+        in refused(policy, recorded)[0]
+    )
+    assert refused(deploy_policy("other-chat"), recorded)  # scoped to the stack's name
+
+
+# ---------------------------------------------------------------------- part 2: CloudFormation
+SCHEMAS = Path(cfnlint.__file__).parent / "data" / "schemas"
+# (resource type or *, permission pattern, why CloudFormation never needs it for this template)
+NOT_NEEDED = [
+    ("*", "ec2:*", "no function runs in a VPC (checkov CKV_AWS_117)"),
+    ("*", "elasticfilesystem:*", "no function mounts a file system"),
+    ("*", "s3files:*", "no function mounts a file system"),
+    ("*", "kms:*", "no customer-managed KMS key anywhere (checkov skips say why)"),
+    ("*", "kinesis:*", "the table streams nowhere"),
+    ("*", "firehose:*", "the log groups deliver nowhere"),
+    ("*", "lambda:*CodeSigning*", "no code-signing configuration"),
+    ("*", "lambda:GetLayerVersion", "no layers: PyJWT is in the zip"),
+    ("*", "lambda:PublishVersion", "no published versions or aliases"),
+    ("*", "lambda:PutFunctionScalingConfig", "no Lambda Managed Instances"),
+    ("*", "lambda:PassCapacityProvider", "no Lambda Managed Instances"),
+    ("*", "lambda:AssociateRuntimeAlias", "no Lambda Managed Instances"),
+    (
+        "*",
+        "iam:AttachRolePolicy",
+        "inline policies only: attaching a managed policy "
+        "(AdministratorAccess, say) to a role the deployer may pass would be an escalation",
+    ),  # fmt: skip
+    ("*", "iam:*PermissionsBoundary", "no permissions boundary"),
+    ("*", "iam:CreateServiceLinkedRole", "only for table replicas and autoscaling"),
+    ("AWS::DynamoDB::Table", "dynamodb:*Import*", "the table is not imported from S3"),
+    ("AWS::DynamoDB::Table", "dynamodb:*Replica*", "no global-table replicas"),
+    ("AWS::DynamoDB::Table", "dynamodb:EnableKinesis*", "the table streams nowhere"),
+    ("AWS::DynamoDB::Table", "dynamodb:DisableKinesis*", "the table streams nowhere"),
+    ("AWS::DynamoDB::Table", "dynamodb:UpdateKinesis*", "the table streams nowhere"),
+    ("AWS::DynamoDB::Table", "dynamodb:PutResourcePolicy", "no resource policy on the table"),
+    ("AWS::DynamoDB::Table", "dynamodb:DeleteResourcePolicy", "no resource policy"),
+    ("AWS::DynamoDB::Table", "dynamodb:UpdateContributorInsights", "contributor insights off"),
+    ("AWS::DynamoDB::Table", "dynamodb:*Item", "item writes and reads: imports and replicas"),
+    ("AWS::DynamoDB::Table", "dynamodb:Scan", "item reads: imports and replicas only"),
+    ("AWS::DynamoDB::Table", "dynamodb:Query", "item reads: imports and replicas only"),
+    ("AWS::DynamoDB::Table", "logs:*", "the import log of an import from S3"),
+    ("AWS::DynamoDB::Table", "s3:*", "the source of an import from S3"),
+    ("AWS::Logs::LogGroup", "logs:*DataProtectionPolicy", "no data-protection policy"),
+    ("AWS::Logs::LogGroup", "logs:*Delivery", "no log delivery"),
+    ("AWS::Logs::LogGroup", "logs:*ResourcePolic*", "no resource policy on the groups"),
+    ("AWS::Logs::LogGroup", "logs:*IndexPolic*", "no field indexes"),
+    ("AWS::Logs::LogGroup", "logs:PutBearerTokenAuthentication", "no bearer-token ingestion"),
+    ("AWS::Logs::LogGroup", "logs:*KmsKey", "no customer-managed key"),
+    ("AWS::Logs::LogGroup", "logs:PutLogGroupDeletionProtection", "deletion is the teardown"),
+    ("AWS::Logs::LogGroup", "s3:REST.PUT.OBJECT", "log delivery to S3, unused"),
+    ("AWS::SecretsManager::Secret", "secretsmanager:*Regions*", "no replicas in other regions"),
+    ("AWS::SNS::Topic", "sns:*DataProtectionPolicy", "no data-protection policy"),
+    ("AWS::SNS::Topic", "iam:*", "no delivery-status logging role"),
+    ("AWS::ApiGatewayV2::Api", "s3:*", "the API is not imported from an OpenAPI file in S3"),
+]
+VARIANTS = [  # together, every resource the template can declare
+    {
+        "Step": step,
+        "AlarmEmail": "ops@example.com",
+        "AccessLogging": "on",
+        "ConnectConcurrency": "5",
+    }  # fmt: skip
+    for step in ("broadcast", "rooms", "auth")
+]
+
+
+def handler_permissions(resource_type: str) -> set[str]:
+    index = json.loads((SCHEMAS / "providers" / f"{REGION}.json").read_text())
+    schema = json.loads((SCHEMAS / "resources" / f"{index[resource_type]}.json").read_text())
+    handlers = schema.get("handlers", {})
+    return {
+        permission
+        for handler in ("create", "update", "delete")
+        for permission in handlers.get(handler, {}).get("permissions", [])
+    }
+
+
+def not_needed(resource_type: str, permission: str) -> bool:
+    return any(
+        kind in {"*", resource_type} and fnmatch.fnmatchcase(permission, pattern)
+        for kind, pattern, _ in NOT_NEEDED
+    )
+
+
+def arn_for(permission: str, logical_id: str, resources: dict) -> str:
+    """The ARN AWS authorizes ``permission`` on, when CloudFormation manages ``logical_id``."""
+    resource = resources[logical_id]
+    kind, properties = resource["Type"], resource.get("Properties", {})
+    service = permission.split(":")[0]
+    if kind == "AWS::Lambda::Permission":
+        logical_id = properties["FunctionName"].removeprefix("<Ref ").rstrip(">")
+        resource, properties = resources[logical_id], resources[logical_id]["Properties"]
+    if service == "iam":
+        role = properties["Role"].split()[1].split(".")[0] if "Role" in properties else logical_id
+        return f"arn:aws:iam::{ACCOUNT}:role/{STACK}-{role}-A1B2C3D4E5F6"
+    if service == "s3":  # the function's code
+        return f"arn:aws:s3:::{STACK}-artifacts-{ACCOUNT}-{REGION}/chatlib/lambda-0.zip"
+    generated = f"{STACK}-{logical_id}-A1B2C3D4E5F6"  # CloudFormation's name for unnamed ones
+    return {
+        "lambda": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{properties.get('FunctionName')}",
+        "dynamodb": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{generated}",
+        "logs": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{properties.get('LogGroupName')}:*",
+        "apigateway": "arn:aws:apigateway:us-east-1::/apis/a1b2c3"
+        + ("" if kind.endswith("::Api") else f"/{kind.rsplit('::')[-1].lower()}s/x1"),
+        "secretsmanager": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:"
+        f"{properties.get('Name')}-AbCdEf",
+        "cloudwatch": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{generated}",
+        "sns": f"arn:aws:sns:{REGION}:{ACCOUNT}:{generated}",
+    }[service]
+
+
+def test_what_cloudformation_does_for_each_resource_is_allowed():
+    template = load_template(CHAT_TEMPLATE)
+    pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::StackName": STACK}
+    code = {"CodeBucket": "bucket", "CodeKey": "chatlib/lambda-0.zip"}
+    policy = deploy_policy(STACK)
+    missing, types = [], set()
+    for variant in VARIANTS:
+        resources = Resolver(template, {**code, **variant}, pseudo=pseudo).resources()
+        for logical_id, resource in resources.items():
+            types.add(resource["Type"])
+            for permission in sorted(handler_permissions(resource["Type"])):
+                if not_needed(resource["Type"], permission):
+                    continue
+                arn = arn_for(permission, logical_id, resources)
+                if not evaluate(policy, permission, arn):
+                    missing.append(f"{logical_id} ({resource['Type']}): {permission} on {arn}")
+    assert {"AWS::SNS::Topic", "AWS::SecretsManager::Secret"} <= types  # optional ones too
+    assert sorted(set(missing)) == []
+
+
+def test_every_exclusion_still_matches_a_permission_and_says_why():
+    every = {(t, p) for t in json.loads((SCHEMAS / "providers" / f"{REGION}.json").read_text())
+             if t.startswith(("AWS::DynamoDB::Table", "AWS::Lambda::Function", "AWS::IAM::Role",
+                              "AWS::Logs::LogGroup", "AWS::SecretsManager::Secret",
+                              "AWS::SNS::Topic", "AWS::ApiGatewayV2::Api"))
+             for p in handler_permissions(t)}  # fmt: skip
+    for kind, pattern, reason in NOT_NEEDED:
+        assert len(reason.split()) >= 3, pattern
+        assert any(kind in {"*", t} and fnmatch.fnmatchcase(p, pattern) for t, p in every), (
+            f"{kind} {pattern} excludes nothing"
+        )
+
+
+def test_the_readme_shows_the_policy_file():
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    blocks = [json.loads(part.split("```")[0]) for part in readme.split("```json\n")[1:]]
+    assert json.loads(DEPLOY_POLICY.read_text()) in blocks
