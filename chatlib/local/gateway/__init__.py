@@ -10,6 +10,8 @@
     deployment      what is deployed: the API, routes, integrations, authorizer, functions
     management_api  ``@connections`` over HTTP
     lambda_runtime  function instances in child processes (lambda_worker is their main)
+    function_logs   each instance's output shipped to CloudWatch Logs in batches
+    narration       the gateway's own log lines: what each handler did, tokens masked
     stack           the embedded AWS plus the gateway, in the background, for notebooks
 
 Deliberate differences from AWS: ``docs/local-gateway.md``.
