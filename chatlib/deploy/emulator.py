@@ -9,12 +9,12 @@ depends on moto or on the laptop-only folders when it runs against AWS.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from typing import Any, Protocol
 
-__all__ = ["Finisher", "finisher", "is_emulated"]
+from chatlib.deploy.events import Progress
 
-Progress = Callable[[str], None]
+__all__ = ["Finisher", "finisher", "is_emulated"]
 
 
 def is_emulated(client: Any) -> bool:

@@ -15,10 +15,19 @@ import boto3
 
 from chatlib.errors import DeployFailed
 
-__all__ = ["event_ids", "failure", "failure_from_events", "follow_events", "stack_status"]
+__all__ = [
+    "IN_PROGRESS",
+    "Progress",
+    "event_ids",
+    "failure",
+    "failure_from_events",
+    "follow_events",
+    "stack_status",
+]
 
 Progress = Callable[[str], None]
-_BUSY = ("_IN_PROGRESS",)
+#: The suffix of every stack status CloudFormation is still working on.
+IN_PROGRESS = "_IN_PROGRESS"
 
 
 def stack_status(stack_name: str) -> str | None:
@@ -68,7 +77,7 @@ def follow_events(
                 f"{event.get('ResourceType', ''):<34} {logical_id}"
                 + (f"  ({reason})" if reason and "FAILED" in event["ResourceStatus"] else "")
             )
-        if not status.endswith(_BUSY):
+        if not status.endswith(IN_PROGRESS):
             return status
         time.sleep(poll_seconds)
 

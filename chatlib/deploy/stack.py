@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,6 +41,8 @@ from chatlib.deploy.changes import (
 )
 from chatlib.deploy.emulator import finisher, is_emulated
 from chatlib.deploy.events import (
+    IN_PROGRESS,
+    Progress,
     event_ids,
     failure,
     follow_events,
@@ -60,11 +62,9 @@ __all__ = [
     "teardown_stack",
 ]
 
-Progress = Callable[[str], None]
 TemplateSource = str | Path | Mapping[str, Any]
 
 _NO_CHANGE_REASONS = ("didn't contain changes", "No updates are to be performed")
-_BUSY = ("_IN_PROGRESS",)
 _DONE = {"CREATE_COMPLETE", "UPDATE_COMPLETE"}
 
 
@@ -273,7 +273,7 @@ def _prepare_stack(cloudformation: Any, stack_name: str, progress: Progress) -> 
         cloudformation.delete_stack(StackName=stack_name)
         cloudformation.get_waiter("stack_delete_complete").wait(StackName=stack_name)
         return "CREATE"
-    if status.endswith(_BUSY):
+    if status.endswith(IN_PROGRESS):
         raise DeployFailed(
             f"Stack {stack_name} is {status}: wait until it finishes, then deploy again.",
             status=status,
