@@ -71,7 +71,7 @@ class _MotoProcess:
                 port = probe.getsockname()[1]
         self._port = port
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+            [sys.executable, "-m", "chatlib.local.moto_server", "-H", "127.0.0.1", "-p", str(port)],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -114,6 +114,8 @@ def start_embedded_aws(
             return _running
         from moto.server import ThreadedMotoServer  # imported late: only local runs need moto
 
+        from chatlib.local.moto_server import install as install_fast_reads
+
         # werkzeug logs every request to stderr unless told otherwise; that is noise here.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         # moto's CloudFormation warns for each resource type it has no model for; the deploy
@@ -122,6 +124,7 @@ def start_embedded_aws(
         warnings.filterwarnings("ignore", message="Tried to parse .* not supported by moto")
         warnings.filterwarnings("ignore", message="Unable to delete .* as it was never created")
         server: ThreadedMotoServer | _MotoProcess
+        install_fast_reads()  # moto's DynamoDB reads, written with json.dumps (why: its module)
         if own_process:
             server = _MotoProcess(port)
         else:

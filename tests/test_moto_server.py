@@ -1,0 +1,109 @@
+"""chatlib's moto server: DynamoDB reads written with json.dumps must read back exactly as
+moto's own serializer would have written them, and the collector's freezing must run."""
+
+from __future__ import annotations
+
+import gc
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+
+from chatlib.local import moto_server
+
+EVERY_TYPE_SCRIPT = textwrap.dedent(
+    """
+    import json
+    import boto3
+    from chatlib.local.embedded import start_embedded_aws
+    aws = start_embedded_aws(own_process=True)  # python -m chatlib.local.moto_server
+    dynamodb = boto3.client("dynamodb")
+    dynamodb.create_table(
+        TableName="t", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"},
+                              {"AttributeName": "room", "AttributeType": "S"}],
+        GlobalSecondaryIndexes=[{"IndexName": "room-index",
+                                 "KeySchema": [{"AttributeName": "room", "KeyType": "HASH"}],
+                                 "Projection": {"ProjectionType": "ALL"}}])
+    item = {
+        "k": {"S": "a"}, "room": {"S": "lobby"}, "n": {"N": "-12.5e3"},
+        "b": {"B": bytes(range(256))}, "yes": {"BOOL": True}, "nothing": {"NULL": True},
+        "list": {"L": [{"S": "x"}, {"N": "1"}, {"M": {"deep": {"B": b"\\x00\\xff"}}}]},
+        "map": {"M": {"name": {"S": "ünïcode ✓"}, "empty": {"S": ""}}},
+        "ss": {"SS": ["p", "q"]}, "ns": {"NS": ["1", "2.5"]}, "bs": {"BS": [b"\\x01", b"\\x02"]},
+    }
+    dynamodb.put_item(TableName="t", Item=item)
+    for key in "bcd":
+        dynamodb.put_item(TableName="t", Item={"k": {"S": key}, "room": {"S": "lobby"}})
+
+    def same(got):
+        normal = lambda i: {k: sorted(v.get("SS") or v.get("NS") or v.get("BS")) if
+                            set(v) & {"SS", "NS", "BS"} else v for k, v in i.items()}
+        return normal(got) == normal(item)
+
+    got = dynamodb.get_item(TableName="t", Key={"k": {"S": "a"}}, ConsistentRead=True)
+    print("get", same(got["Item"]))
+    print("get missing", "Item" in dynamodb.get_item(TableName="t", Key={"k": {"S": "z"}}))
+    query = dynamodb.query(
+        TableName="t", IndexName="room-index", KeyConditionExpression="room = :r",
+        ExpressionAttributeValues={":r": {"S": "lobby"}}, ReturnConsumedCapacity="TOTAL")
+    print("query", query["Count"], query["ScannedCount"],
+          any(same(i) for i in query["Items"]), "TableName" in query["ConsumedCapacity"])
+    page = dynamodb.scan(TableName="t", Limit=2)
+    print("page", page["Count"], sorted(page["LastEvaluatedKey"]))
+    paginator = dynamodb.get_paginator("scan")
+    print("pages", sum(p["Count"] for p in paginator.paginate(TableName="t",
+                                                             PaginationConfig={"PageSize": 1})))
+    print("ids", sorted(i["k"]["S"] for i in dynamodb.scan(
+        TableName="t", ProjectionExpression="k")["Items"]))
+    try:
+        dynamodb.query(TableName="missing", KeyConditionExpression="k = :k",
+                       ExpressionAttributeValues={":k": {"S": "a"}})
+    except dynamodb.exceptions.ResourceNotFoundException:
+        print("error ResourceNotFoundException")
+    aws.stop()
+    """
+)
+
+
+def test_reads_of_every_attribute_type_come_back_as_written():
+    result = subprocess.run(
+        [sys.executable, "-c", EVERY_TYPE_SCRIPT],
+        capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "get True",
+        "get missing False",
+        "query 4 4 True True",
+        "page 2 ['k']",
+        "pages 4",
+        "ids ['a', 'b', 'c', 'd']",
+        "error ResourceNotFoundException",
+    ]
+
+
+def test_the_fast_path_is_installed_where_moto_runs_in_this_process(embedded_aws):
+    from moto.dynamodb.responses import DynamoResult
+
+    assert DynamoResult.execute_result.__module__ == moto_server.__name__
+    assert moto_server.FAST_OPERATIONS == {"Query", "Scan", "GetItem"}
+
+
+def test_survivors_are_frozen_periodically():
+    before, stop = gc.get_freeze_count(), threading.Event()
+    keeper = moto_server.keep_frozen(interval=0.05, stop=stop)
+    try:
+        deadline = time.monotonic() + 5
+        while gc.get_freeze_count() <= before and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert gc.get_freeze_count() > before
+        assert keeper.daemon and keeper.name == "gc-freeze"
+    finally:
+        stop.set()
+        keeper.join(timeout=5)
+        gc.unfreeze()  # this test process is not moto's: give its objects back to the collector
+    assert not keeper.is_alive()
+
