@@ -1,0 +1,177 @@
+"""Where a fan-out's time goes, stage by stage, through the whole local chain.
+
+    python benchmarks/fanout_stages.py [--size 200] [--messages 40]
+
+Runs ``chatlib-local serve`` (rooms step) in a child process with timing hooks, holds a room of
+``--size`` receivers open from this process, and prints per stage the median and the worst of
+``--messages`` messages:
+
+    to gateway      client send -> the gateway has the frame
+    to invoke       frame -> the invocation is handed to the function instance
+    get sender      the handler's GetItem of the sender's row (in the instance)
+    room query      the handler's Query of the room index
+    fan-out         the handler's 200 @connections posts, first to last
+    after fan-out   the fan-out's end -> the invocation's result is back in the gateway
+    to last client  the last post answered -> the last receiver has the frame
+
+The hooks are measuring instruments only: wrappers recording wall-clock times (one clock for
+every process of this machine), added in the gateway process by this script and in the
+function instances by a ``sitecustomize`` module on their ``PYTHONPATH``. The code measured is
+the code that runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+from pathlib import Path
+
+from fanout_room import BenchRoom
+
+GATEWAY_HOOKS = textwrap.dedent(
+    """
+    import atexit, json, os, sys, time
+    from chatlib.local.gateway import lambda_runtime, management_api, protocol
+
+    TIMES = []
+    def timed(owner, name, tag):
+        original = getattr(owner, name)
+        async def wrapper(self, *args, **kwargs):
+            started = time.time()
+            try:
+                return await original(self, *args, **kwargs)
+            finally:
+                TIMES.append((tag, started, time.time()))
+        setattr(owner, name, wrapper)
+    timed(protocol.WebSocketProtocol, "_on_message", "frame")
+    timed(lambda_runtime.LambdaRuntime, "_invoke", "invoke")
+    timed(management_api.ManagementAPI, "handle", "post")
+    environment = lambda_runtime.lambda_environment
+    def with_hooks(function, region, base):
+        result = environment(function, region, base)
+        result["PYTHONPATH"] = os.environ["STAGES_HOOKS"]
+        result["STAGES_OUT"] = os.environ["STAGES_OUT"]
+        return result
+    lambda_runtime.lambda_environment = with_hooks
+    atexit.register(lambda: json.dump(TIMES, open(os.environ["STAGES_OUT"] + "/gateway", "w")))
+    from chatlib.tools.cli import main
+    sys.argv = ["chatlib-local", "serve", "--step", "rooms", "--quiet"]
+    main()
+    """
+)
+
+INSTANCE_HOOKS = textwrap.dedent(
+    """
+    import builtins, os, time
+    _out = open(f"{os.environ['STAGES_OUT']}/instance-{os.getpid()}", "a", buffering=1)
+    def _timed(owner, name, tag):
+        original = getattr(owner, name)
+        def wrapper(*args, **kwargs):
+            started = time.time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                _out.write(f"{tag} {started:.6f} {time.time():.6f}\\n")
+        setattr(owner, name, wrapper)
+    _import = builtins.__import__
+    def _hooking_import(name, *args, **kwargs):
+        module = _import(name, *args, **kwargs)
+        if name == "chatlib.handlers.sending" and not getattr(builtins, "_stages", False):
+            builtins._stages = True
+            import chatlib.handlers.sending as sending, chatlib.store as store
+            _timed(store.ConnectionStore, "get", "get")
+            _timed(store.ConnectionStore, "room_member_ids", "query")
+            _timed(sending, "fan_out", "fanout")
+        return module
+    builtins.__import__ = _hooking_import
+    """
+)
+
+STAGES = ["to gateway", "to invoke", "get sender", "room query", "fan-out", "after fan-out",
+          "to last client", "total"]  # fmt: skip
+
+
+def start_hooked_stack(folder: Path) -> tuple[subprocess.Popen[str], str]:
+    (folder / "hooks").mkdir()
+    (folder / "hooks" / "sitecustomize.py").write_text(INSTANCE_HOOKS)
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    environment.update(STAGES_HOOKS=str(folder / "hooks"), STAGES_OUT=str(folder))
+    server = subprocess.Popen(
+        [sys.executable, "-c", GATEWAY_HOOKS], stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL, text=True, env=environment,
+    )  # fmt: skip
+    assert server.stdout is not None
+    for line in server.stdout:
+        if "WebSocket URL : " in line:
+            threading.Thread(target=server.stdout.read, daemon=True).start()
+            return server, line.split("WebSocket URL : ")[1].split()[0]
+    raise SystemExit("the local stack did not start")
+
+
+def stages(folder: Path, sends: list[tuple[float, float]]) -> dict[str, list[float]]:
+    gateway = json.loads((folder / "gateway").read_text())
+    frames = sorted(t for t in gateway if t[0] == "frame")
+    invokes = sorted(t for t in gateway if t[0] == "invoke")
+    posts = sorted(t for t in gateway if t[0] == "post")
+    instance = [
+        (tag, float(a), float(b))
+        for path in folder.glob("instance-*")
+        for tag, a, b in (line.split() for line in path.read_text().splitlines())
+    ]
+    found: dict[str, list[float]] = {name: [] for name in STAGES}
+    for sent, last_received in sends:
+        frame = next(f for f in frames if f[1] >= sent - 0.001)
+        invoke = next(i for i in invokes if i[1] >= frame[1])
+        mine = {tag: (a, b) for tag, a, b in instance if invoke[1] <= a <= invoke[2]}
+        answered = max(p[2] for p in posts if invoke[1] <= p[1] <= invoke[2])
+        for name, start, end in [
+            ("to gateway", sent, frame[1]),
+            ("to invoke", frame[1], invoke[1]),
+            ("get sender", *mine["get"]),
+            ("room query", *mine["query"]),
+            ("fan-out", *mine["fanout"]),
+            ("after fan-out", mine["fanout"][1], invoke[2]),
+            ("to last client", answered, last_received),
+            ("total", sent, last_received),
+        ]:
+            found[name].append((end - start) * 1000)
+    return found
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", type=int, default=200)
+    parser.add_argument("--messages", type=int, default=40)
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as scratch:
+        folder = Path(scratch)
+        server, url = start_hooked_stack(folder)
+        room = BenchRoom(url, args.size, 20, tag="stages")
+        for _ in range(3):  # warm-up
+            room.send_and_time()
+        sends = []
+        for _ in range(args.messages):
+            sent = time.time()
+            sends.append((sent, sent + room.send_and_time() / 1000))
+        room.close()
+        server.terminate()
+        server.wait(timeout=60)
+        found = stages(folder, sends)
+    print(f"N={args.size}, {args.messages} messages; ms per message")
+    print(f"{'stage':<16}{'p50':>8}{'max':>8}")
+    for name in STAGES:
+        values = found[name]
+        print(f"{name:<16}{statistics.median(values):>8.1f}{max(values):>8.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
