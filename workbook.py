@@ -2,6 +2,7 @@
 """Set up and run the workbook with nothing but Python 3.11 and pip.
 
     python3 workbook.py lab     # open the notebooks in JupyterLab
+    python3 workbook.py lab --lang ja   # 日本語版: open the Japanese edition's first notebook
     python3 workbook.py test    # run the whole test suite (unit tests and every notebook)
 
 Both create ``.venv/`` beside this file on first use and install the project into it
@@ -27,8 +28,11 @@ ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 STAMP = VENV / ".workbook-installed"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
-#: What ``lab`` opens, relative to the repository (Lab's root).
-FIRST_NOTEBOOK = "notebooks/00_overview_and_setup.ipynb"
+#: What ``lab`` opens, relative to the repository (Lab's root), by ``--lang``.
+FIRST_NOTEBOOKS = {
+    "en": "notebooks/00_overview_and_setup.ipynb",
+    "ja": "notebooks/ja/00_overview_and_setup.ipynb",
+}
 
 
 def _project_fingerprint() -> str:
@@ -69,15 +73,32 @@ def ensure_checkov() -> None:
     stamp.write_text(CHECKOV)
 
 
-def lab_command(python: Path, *, is_root: bool) -> list[str]:
+def pop_language(extra: list[str]) -> tuple[str, list[str]]:
+    """Take ``--lang ja`` (or ``--lang=ja``) out of Lab's arguments: it is the workbook's own."""
+    rest, language = [], "en"
+    arguments = iter(extra)
+    for argument in arguments:
+        if argument == "--lang":
+            language = next(arguments, "")
+        elif argument.startswith("--lang="):
+            language = argument.partition("=")[2]
+        else:
+            rest.append(argument)
+    if language not in FIRST_NOTEBOOKS:
+        raise SystemExit(f"workbook: --lang takes one of {', '.join(FIRST_NOTEBOOKS)}")
+    return language, rest
+
+
+def lab_command(python: Path, *, is_root: bool, language: str = "en") -> list[str]:
     """JupyterLab with the repository as its root (so ``infra_cfn/``, ``docs/`` and ``chatlib/``
-    open from Lab too), showing the first notebook. Jupyter refuses to run as root unless told;
-    containers, cloud machines and many lab machines run as root, so tell it, and say so."""
+    open from Lab too), showing the first notebook of the chosen edition. Jupyter refuses to run
+    as root unless told; containers, cloud machines and many lab machines run as root, so tell
+    it, and say so."""
     args = [str(python), "-m", "jupyter", "lab", f"--ServerApp.root_dir={ROOT}"]
     if is_root:
         print("workbook: running as root, so JupyterLab is started with --allow-root", flush=True)
         args.append("--allow-root")
-    return [*args, FIRST_NOTEBOOK]
+    return [*args, FIRST_NOTEBOOKS[language]]
 
 
 def main(argv: list[str]) -> int:
@@ -85,10 +106,13 @@ def main(argv: list[str]) -> int:
         print(__doc__)
         return 2
     command, extra = argv[0], argv[1:]
+    if command == "lab":
+        language, extra = pop_language(extra)
     python = ensure_environment()
     os.chdir(ROOT)
     if command == "lab":
-        args = lab_command(python, is_root=hasattr(os, "geteuid") and os.geteuid() == 0)
+        is_root = hasattr(os, "geteuid") and os.geteuid() == 0
+        args = lab_command(python, is_root=is_root, language=language)
     else:
         ensure_checkov()
         args = [str(python), "-m", "pytest"]
