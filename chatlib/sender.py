@@ -23,10 +23,9 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 import boto3
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
 
 from chatlib.errors import ConfigurationError, ConnectionGone, ConnectionsApiError
+from chatlib.sigv4 import RequestSigner, signed_host
 
 __all__ = [
     "ENDPOINT_OVERRIDE_VARIABLE",
@@ -72,10 +71,11 @@ class ConnectionsSender:
     """Send frames to connections; a closed connection raises :class:`ConnectionGone`.
 
     Each post is the management API's ``POST /{stage}/@connections/{id}``, signed with
-    SigV4 by botocore, exactly the request boto3's ``post_to_connection`` sends. It goes out
-    over a kept-alive ``http.client`` connection, one per thread, instead of through a boto3
-    client: a fan-out makes one post per member of the room, and this path costs about a
-    third of boto3's client CPU per post (``docs/performance.md`` has the measurements).
+    SigV4 (:mod:`chatlib.sigv4`, the Authorization header botocore would write), the request
+    boto3's ``post_to_connection`` sends. It goes out over a kept-alive ``http.client``
+    connection, one per thread, instead of through a boto3 client: a fan-out makes one post
+    per member of the room, and this path costs about a fifth of boto3's client CPU per post
+    (``docs/performance.md`` has the measurements).
     """
 
     def __init__(
@@ -92,15 +92,17 @@ class ConnectionsSender:
         if parts.scheme not in {"http", "https"} or not parts.hostname:
             raise ConfigurationError(f"{endpoint_url!r} is not an http(s) @connections endpoint")
         self._scheme, self._host, self._port = parts.scheme, parts.hostname, parts.port
+        self._signed_host = signed_host(parts.scheme, parts.hostname, parts.port)
         self._base_path = parts.path
         session = boto3.session.Session()
         self._region = region or session.region_name or "us-east-1"
-        self._credentials = credentials or session.get_credentials()
-        if self._credentials is None:
+        credentials = credentials or session.get_credentials()
+        if credentials is None:
             raise ConfigurationError(
                 "no AWS credentials: @connections calls must be signed (on Lambda the "
                 "function's role provides them; locally start_embedded_aws() sets test ones)"
             )
+        self._signer = RequestSigner(credentials, self._region, "execute-api")
         self._local = threading.local()
         self.max_attempts = max(1, max_attempts)
         self._sleep = sleep
@@ -124,13 +126,8 @@ class ConnectionsSender:
         for attempt in range(1, self.max_attempts + 1):
             if attempt > 1:
                 self._sleep(backoff_delay(attempt - 1))
-            request = AWSRequest(
-                method=method, url=self.endpoint_url + path[len(self._base_path) :], data=data
-            )
-            SigV4Auth(
-                self._credentials.get_frozen_credentials(), "execute-api", self._region
-            ).add_auth(request)
-            status, error_type = self._send(method, path, data, dict(request.headers))
+            headers = self._signer.headers(method, self._signed_host, path, data)
+            status, error_type = self._send(method, path, data, headers)
             if status < 300:
                 return
             if status == 410:

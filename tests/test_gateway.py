@@ -436,6 +436,95 @@ def test_connections_errors_are_modeled(probe, stack):
     ws.close()
 
 
+def _raw_http(stack, payload: bytes, *, replies: int = 1) -> tuple[list[bytes], bool]:
+    """Send raw bytes to @connections; return the replies' heads and whether it hung up."""
+    import socket
+
+    with socket.create_connection(("127.0.0.1", stack.gateway.connections_port), timeout=5) as s:
+        s.sendall(payload)
+        received = b""
+        heads: list[bytes] = []
+        while len(heads) < replies:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            received += chunk
+            while b"\r\n\r\n" in received:
+                head, _, rest = received.partition(b"\r\n\r\n")
+                length = re.search(rb"(?i)content-length: (\d+)", head)
+                size = int(length.group(1)) if length else 0
+                if len(rest) < size:
+                    break
+                heads.append(head)
+                received = rest[size:]
+        s.settimeout(1)
+        try:
+            closed = s.recv(1) == b""
+        except TimeoutError:
+            closed = False
+    return heads, closed
+
+
+def _post_request(path: str, body: bytes, extra: str = "") -> bytes:
+    return (
+        f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {len(body)}\r\n{extra}\r\n"
+    ).encode() + body
+
+
+def test_connections_answers_requests_on_one_kept_alive_connection_in_order(probe, stack):
+    api, url = probe
+    ws = open_socket(url)
+    path = f"/{api.api_id}/{api.stage}/@connections/{_connection_id(ws)}"
+    gone = f"/{api.api_id}/{api.stage}/@connections/NeverExisted0A="
+    # three requests in one write (pipelined): each answered, in order, connection kept
+    requests = (
+        _post_request(path, b'"one"') + _post_request(gone, b"x") + _post_request(path, b'"two"')
+    )
+    heads, closed = _raw_http(stack, requests, replies=3)
+    assert [head.split(b"\r\n")[0] for head in heads] == [
+        b"HTTP/1.1 200 OK",
+        b"HTTP/1.1 410 Gone",
+        b"HTTP/1.1 200 OK",
+    ]
+    assert not closed
+    assert [ws.recv(), ws.recv()] == ['"one"', '"two"']
+    ws.close()
+
+
+def test_connections_refuses_malformed_http_with_400_and_hangs_up(probe, stack):
+    heads, closed = _raw_http(stack, b"THIS IS NOT HTTP\r\n\r\n")
+    assert heads[0].startswith(b"HTTP/1.1 400 Bad Request")
+    assert b"x-amzn-ErrorType: BadRequestException" in heads[0]
+    assert closed
+    api, _ = probe
+    with pytest.raises(management_client(stack, api).exceptions.GoneException):
+        management_client(stack, api).post_to_connection(ConnectionId="Still0Serving=", Data=b"x")
+
+
+def test_connections_answers_an_oversized_body_413_and_keeps_serving(probe, stack):
+    api, url = probe
+    ws = open_socket(url)
+    path = f"/{api.api_id}/{api.stage}/@connections/{_connection_id(ws)}"
+    huge = b"z" * (4 * 1024 * 1024)
+    heads, closed = _raw_http(
+        stack, _post_request(path, huge) + _post_request(path, b'"ok"'), replies=2
+    )
+    assert [head.split(b"\r\n")[0] for head in heads] == [
+        b"HTTP/1.1 413 Request Entity Too Large",
+        b"HTTP/1.1 200 OK",
+    ]
+    assert ws.recv() == '"ok"'
+    ws.close()
+
+
+def test_connections_honours_connection_close(probe, stack):
+    api, _ = probe
+    gone = f"/{api.api_id}/{api.stage}/@connections/NeverExisted0A="
+    heads, closed = _raw_http(stack, _post_request(gone, b"x", "Connection: close\r\n"))
+    assert heads[0].startswith(b"HTTP/1.1 410 Gone") and b"Connection: close" in heads[0]
+    assert closed
+
+
 # -- the Lambda runtime ---------------------------------------------------------------------
 def test_each_function_sees_exactly_its_own_environment(probe, stack):
     _, url = probe

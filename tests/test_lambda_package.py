@@ -110,7 +110,7 @@ def test_every_template_handler_imports_from_the_zip_with_only_boto3(lambda_like
     script = (
         "import importlib, json, sys\n"
         "missing = []\n"
-        "for name in ('moto', 'yaml', 'websockets', 'websocket', 'h11', 'chatlib.local'):\n"
+        "for name in ('moto', 'yaml', 'websockets', 'websocket', 'httptools', 'chatlib.local'):\n"
         "    try:\n"
         "        importlib.import_module(name)\n"
         "    except ImportError:\n"
@@ -140,7 +140,7 @@ def test_every_template_handler_imports_from_the_zip_with_only_boto3(lambda_like
         "yaml",
         "websockets",
         "websocket",
-        "h11",
+        "httptools",
         "chatlib.local",
     ]
     assert report["chatlib"].startswith(str(code)) and report["jwt"].startswith(str(code))

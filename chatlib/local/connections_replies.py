@@ -9,6 +9,7 @@ sender tells a 410 from the rest.
     410 GoneException             the id is unknown, closed, or still in ``$connect``
     403 ForbiddenException        not an ``@connections`` path (or a method it lacks)
     413 PayloadTooLargeException  a body over 128 KB
+    400 BadRequestException       a request that is not HTTP/1.1 the server can read
     429 LimitExceededException    throttled (only when a test injects it: :func:`for_status`)
     500 InternalServerError       the server failed
     503 ServiceUnavailable        (injected, like 429)
@@ -21,6 +22,7 @@ import time
 
 __all__ = [
     "Reply",
+    "bad_request",
     "connection_info",
     "for_status",
     "forbidden",
@@ -51,6 +53,10 @@ def forbidden() -> Reply:
 
 def too_large() -> Reply:
     return _error(413, "PayloadTooLargeException", "Message too long")
+
+
+def bad_request() -> Reply:
+    return _error(400, "BadRequestException", "Bad request")
 
 
 def internal_error() -> Reply:

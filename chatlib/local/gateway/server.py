@@ -113,8 +113,8 @@ class LocalGateway:
     async def start(self) -> None:
         self.runtime.start()
         ws_port, http_port = self._requested_ports
-        self._http_server = await asyncio.start_server(
-            self.management.serve_client, self.host, http_port
+        self._http_server = await asyncio.get_running_loop().create_server(
+            self.management.connection_factory, self.host, http_port
         )
         self.connections_port = self._http_server.sockets[0].getsockname()[1]
         self._ws_server = await serve(
