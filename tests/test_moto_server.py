@@ -85,6 +85,69 @@ def test_reads_of_every_attribute_type_come_back_as_written():
     ]
 
 
+ORDER_AND_CONNECTION_SCRIPT = textwrap.dedent(
+    """
+    import http.client, boto3
+    from chatlib.local.embedded import start_embedded_aws
+    aws = start_embedded_aws(own_process=True)
+    dynamodb = boto3.client("dynamodb")
+    for name, kind in (("by-name", "S"), ("by-rank", "N")):
+        dynamodb.create_table(
+            TableName=name, BillingMode="PAY_PER_REQUEST",
+            KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"},
+                                  {"AttributeName": "room", "AttributeType": "S"},
+                                  {"AttributeName": "sort", "AttributeType": kind}],
+            GlobalSecondaryIndexes=[{"IndexName": "idx", "Projection": {"ProjectionType": "ALL"},
+                                     "KeySchema": [{"AttributeName": "room", "KeyType": "HASH"},
+                                                   {"AttributeName": "sort", "KeyType": "RANGE"}]}])
+    names = ["b", "B", "a", "ab", "é", "a b", "Z9"]
+    ranks = ["10", "9", "-1", "2.5", "100", "0"]
+    for i, name in enumerate(names):
+        dynamodb.put_item(TableName="by-name",
+                          Item={"k": {"S": f"k{i}"}, "room": {"S": "r"}, "sort": {"S": name}})
+    for i, rank in enumerate(ranks):
+        dynamodb.put_item(TableName="by-rank",
+                          Item={"k": {"S": f"k{i}"}, "room": {"S": "r"}, "sort": {"N": rank}})
+    def order(table, condition="room = :r", values=(), **extra):
+        items = dynamodb.query(TableName=table, IndexName="idx", KeyConditionExpression=condition,
+                               ExpressionAttributeValues={":r": {"S": "r"}, **dict(values)},
+                               **extra)["Items"]
+        return [list(i["sort"].values())[0] for i in items]
+    print("names", order("by-name"))
+    print("names from a", order("by-name", "room = :r AND sort >= :a", {":a": {"S": "a"}}))
+    print("ranks", order("by-rank"))
+    print("ranks backwards", order("by-rank", ScanIndexForward=False))
+    host, port = aws.endpoint_url.split("//")[1].split(":")
+    connection = http.client.HTTPConnection(host, int(port))
+    for _ in range(2):
+        connection.request("GET", "/moto-api/data.json")
+        answer = connection.getresponse()
+        answer.read()
+        kept = connection.sock is not None
+        print("kept alive", answer.status, answer.getheader("Connection"), kept)
+    aws.stop()
+    """
+)
+
+
+def test_queries_keep_dynamodb_order_and_connections_stay_open():
+    result = subprocess.run(
+        [sys.executable, "-c", ORDER_AND_CONNECTION_SCRIPT],
+        capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        # code point order for strings, numeric order for numbers (DynamoDB's sort orders)
+        "names ['B', 'Z9', 'a', 'a b', 'ab', 'b', 'é']",
+        "names from a ['a', 'a b', 'ab', 'b', 'é']",
+        "ranks ['-1', '0', '2.5', '9', '10', '100']",
+        "ranks backwards ['100', '10', '9', '2.5', '0', '-1']",
+        "kept alive 200 None True",
+        "kept alive 200 None True",
+    ]
+
+
 def test_the_fast_path_is_installed_where_moto_runs_in_this_process(embedded_aws):
     from moto.dynamodb.responses import DynamoResult
 
