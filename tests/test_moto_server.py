@@ -68,13 +68,19 @@ EVERY_TYPE_SCRIPT = textwrap.dedent(
 )
 
 
-def test_reads_of_every_attribute_type_come_back_as_written():
+def printed_against_moto_server(script: str) -> list[str]:
+    """Run ``script`` in a clean interpreter (it starts ``python -m chatlib.local.moto_server``);
+    return the lines it printed."""
     result = subprocess.run(
-        [sys.executable, "-c", EVERY_TYPE_SCRIPT],
+        [sys.executable, "-c", script],
         capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [
+    return result.stdout.splitlines()
+
+
+def test_reads_of_every_attribute_type_come_back_as_written():
+    assert printed_against_moto_server(EVERY_TYPE_SCRIPT) == [
         "get True",
         "get missing False",
         "query 4 4 True True",
@@ -132,12 +138,7 @@ ORDER_AND_CONNECTION_SCRIPT = textwrap.dedent(
 
 
 def test_queries_keep_dynamodb_order_and_connections_stay_open():
-    result = subprocess.run(
-        [sys.executable, "-c", ORDER_AND_CONNECTION_SCRIPT],
-        capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
-    assert result.returncode == 0, result.stderr
-    assert result.stdout.splitlines() == [
+    assert printed_against_moto_server(ORDER_AND_CONNECTION_SCRIPT) == [
         # code point order for strings, numeric order for numbers (DynamoDB's sort orders)
         "names ['B', 'Z9', 'a', 'a b', 'ab', 'b', 'é']",
         "names from a ['a', 'a b', 'ab', 'b', 'é']",
