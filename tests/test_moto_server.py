@@ -3,6 +3,7 @@ moto's own serializer would have written them, and the collector's freezing must
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import subprocess
 import sys
@@ -156,18 +157,58 @@ def test_the_fast_path_is_installed_where_moto_runs_in_this_process(embedded_aws
     assert moto_server.FAST_OPERATIONS == {"Query", "Scan", "GetItem"}
 
 
-def test_survivors_are_frozen_periodically():
-    before, stop = gc.get_freeze_count(), threading.Event()
-    keeper = moto_server.keep_frozen(interval=0.05, stop=stop)
+@contextlib.contextmanager
+def keeper_in_this_process(**options):
+    """Run keep_frozen here, then give this process its collector back as it was."""
+    threshold, stop = gc.get_threshold(), threading.Event()
+    keeper = moto_server.keep_frozen(stop=stop, **options)
     try:
-        deadline = time.monotonic() + 5
-        while gc.get_freeze_count() <= before and time.monotonic() < deadline:
-            time.sleep(0.02)
-        assert gc.get_freeze_count() > before
-        assert keeper.daemon and keeper.name == "gc-freeze"
+        yield keeper
     finally:
         stop.set()
         keeper.join(timeout=5)
-        gc.unfreeze()  # this test process is not moto's: give its objects back to the collector
-    assert not keeper.is_alive()
+        gc.unfreeze()  # this test process is not moto's
+        gc.set_threshold(*threshold)
+        assert not keeper.is_alive()
 
+
+def frozen_within(seconds: float, before: int) -> bool:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if gc.get_freeze_count() > before:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def test_full_collections_wait_until_moto_is_quiet():
+    busy = threading.Event()
+    busy.set()
+    before = gc.get_freeze_count()
+    quiet_for = lambda: 0.0 if busy.is_set() else 1.0  # noqa: E731
+    with keeper_in_this_process(interval=0.02, quiet_for=quiet_for, at_the_latest=60) as thread:
+        assert thread.daemon and thread.name == "gc-freeze"
+        assert gc.get_threshold()[2] == 1_000_000  # CPython no longer starts full collections
+        assert not frozen_within(0.3, before), "collected while a request was in flight"
+        busy.clear()
+        assert frozen_within(5, before)
+
+
+def test_a_busy_moto_is_still_collected_at_the_latest_after_a_while():
+    before = gc.get_freeze_count()
+    with keeper_in_this_process(interval=0.02, quiet_for=lambda: 0.0, at_the_latest=0.2):
+        assert frozen_within(5, before)
+
+
+def test_request_activity_knows_when_a_request_is_in_flight():
+    seen = []
+
+    def application(environ, start_response):
+        seen.append(activity.quiet_for())
+        return [b"ok"]
+
+    activity = moto_server.RequestActivity(application)
+    assert activity({}, None) == [b"ok"]
+    assert seen == [0.0]
+    time.sleep(0.05)
+    assert activity.quiet_for() >= 0.05

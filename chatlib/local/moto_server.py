@@ -23,12 +23,15 @@ chat (``docs/performance.md``), four of its habits cost more than the work itsel
    every connection after one answer. :func:`main` serves moto's own WSGI application with
    waitress instead, which keeps connections alive and answers from a pool of threads.
 
-And the collector: moto keeps everything it is told (tables, stacks, every log line the
-functions print) as Python objects, and CPython's full collection walks all of them. With a
-chat running, that walk took 120-145 ms every few seconds, and whatever request was in
-flight waited: the worst messages of the fan-out benchmark. :func:`keep_frozen` collects,
-then freezes the survivors (``gc.freeze``) every few seconds, so a full collection walks
-only what is new since; acyclic objects are still freed as usual when they die.
+And the collector. moto keeps everything it is told (tables, stacks, every log line the
+functions print) as Python objects, and a full collection walks all of them: 120-145 ms, with
+whatever request is in flight waiting. Deploying a stack also leaves hundreds of thousands of
+short-lived objects behind (botocore's service models, parsed templates), and CPython's own
+schedule ran full collections of 100-240 ms over them while the chat had started. So in
+moto's process :func:`keep_frozen` owns full collections: CPython's automatic ones stop at
+the middle generation (young garbage is still collected as usual), and a thread collects
+everything when moto has been quiet for a moment (no request in flight for 20 ms), then
+freezes the survivors (``gc.freeze``), so the next walk covers only what is new since.
 
 The functions, which are the code that ships to Lambda, are not touched by any of this.
 """
@@ -44,19 +47,27 @@ import os
 import signal
 import sys
 import threading
+import time
 from typing import Any
 
 __all__ = [
     "FAST_OPERATIONS",
+    "FREEZE_AT_THE_LATEST_SECONDS",
     "FREEZE_EVERY_SECONDS",
+    "QUIET_SECONDS",
+    "RequestActivity",
     "SERVER_THREADS",
     "install",
     "keep_frozen",
     "main",
 ]
 
-#: How often the survivors of a collection are frozen.
-FREEZE_EVERY_SECONDS = 5.0
+#: A full collection (then freezing) at most this often...
+FREEZE_EVERY_SECONDS = 1.0
+#: ...once no request has been in flight for this long...
+QUIET_SECONDS = 0.02
+#: ...or after this long without one, quiet or not.
+FREEZE_AT_THE_LATEST_SECONDS = 10.0
 
 #: The read operations answered by ``json.dumps`` instead of moto's serializer.
 FAST_OPERATIONS = frozenset({"Query", "Scan", "GetItem"})
@@ -148,17 +159,56 @@ def _remember_what_never_changes() -> None:
     DomainDispatcherApplication.get_backend_for_host = get_backend_for_host
 
 
+class RequestActivity:
+    """WSGI middleware that knows whether a request is in flight, and since when not."""
+
+    def __init__(self, application: Any) -> None:
+        self._application = application
+        self._lock = threading.Lock()
+        self._in_flight = 0
+        self._quiet_since = time.monotonic()
+
+    def __call__(self, environ: Any, start_response: Any) -> Any:
+        with self._lock:
+            self._in_flight += 1
+        try:
+            return self._application(environ, start_response)
+        finally:
+            with self._lock:
+                self._in_flight -= 1
+                self._quiet_since = time.monotonic()
+
+    def quiet_for(self) -> float:
+        """Seconds without a request in flight (0 while one is)."""
+        with self._lock:
+            return 0.0 if self._in_flight else time.monotonic() - self._quiet_since
+
+
 def keep_frozen(
-    interval: float = FREEZE_EVERY_SECONDS, stop: threading.Event | None = None
+    interval: float = FREEZE_EVERY_SECONDS,
+    stop: threading.Event | None = None,
+    *,
+    quiet_for: Any = None,
+    quiet: float = QUIET_SECONDS,
+    at_the_latest: float = FREEZE_AT_THE_LATEST_SECONDS,
 ) -> threading.Thread:
-    """Collect and freeze every ``interval`` seconds, in a daemon thread, until ``stop`` is
-    set (this process is moto's alone: nothing else here relies on the collector's timing)."""
+    """Take over full collections in this process (moto's alone: nothing else here relies on
+    the collector's timing): a daemon thread collects and freezes at most every ``interval``
+    seconds, when ``quiet_for()`` says nothing has been asked for ``quiet`` seconds (or after
+    ``at_the_latest`` seconds regardless), until ``stop`` is set."""
     stop = stop or threading.Event()
+    young, middle, _ = gc.get_threshold()
+    gc.set_threshold(young, middle, 1_000_000)  # automatic collections: young garbage only
+    quiet_for = quiet_for or (lambda: float("inf"))
 
     def loop() -> None:
-        while not stop.wait(interval):
-            gc.collect()
-            gc.freeze()
+        last = time.monotonic()
+        while not stop.wait(min(interval, quiet) / 2):
+            waited = time.monotonic() - last
+            if waited >= at_the_latest or (waited >= interval and quiet_for() >= quiet):
+                gc.collect()
+                gc.freeze()
+                last = time.monotonic()
 
     thread = threading.Thread(target=loop, name="gc-freeze", daemon=True)
     thread.start()
@@ -178,12 +228,12 @@ def main(argv: list[str] | None = None) -> None:
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    application = DomainDispatcherApplication(create_backend_app)
+    application = RequestActivity(DomainDispatcherApplication(create_backend_app))
     # moto's modules are loaded: freeze them now, or the first collection, seconds into the
     # chat, walks them all (about 130 ms with a request waiting)
     gc.collect()
     gc.freeze()
-    keep_frozen()
+    keep_frozen(quiet_for=application.quiet_for)
     waitress.serve(
         application, host=args.host, port=args.port, threads=SERVER_THREADS, _quiet=True
     )
