@@ -150,6 +150,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--size", type=int, default=200)
     parser.add_argument("--messages", type=int, default=40)
+    parser.add_argument(
+        "--pause", type=float, default=0.0, help="seconds between messages (a chat's pace)"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
@@ -159,13 +162,14 @@ def main() -> int:
             room.send_and_time()
         sends = []
         for _ in range(args.messages):
+            time.sleep(args.pause)
             sent = time.time()
             sends.append((sent, sent + room.send_and_time() / 1000))
         room.close()
         server.terminate()
         server.wait(timeout=60)
         found = stages(folder, sends)
-    print(f"N={args.size}, {args.messages} messages; ms per message")
+    print(f"N={args.size}, {args.messages} messages, {args.pause} s apart; ms per message")
     print(f"{'stage':<16}{'p50':>8}{'max':>8}")
     for name in STAGES:
         values = found[name]
