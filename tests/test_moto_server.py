@@ -59,6 +59,13 @@ EVERY_TYPE_SCRIPT = textwrap.dedent(
                                                              PaginationConfig={"PageSize": 1})))
     print("ids", sorted(i["k"]["S"] for i in dynamodb.scan(
         TableName="t", ProjectionExpression="k")["Items"]))
+    for projection in ("k", "room, k", "k, n", "nothing_here", "#m.#n"):
+        names = {"#m": "map", "#n": "name"} if "#" in projection else {}
+        got = dynamodb.get_item(TableName="t", Key={"k": {"S": "a"}},
+                                ProjectionExpression=projection,
+                                **({"ExpressionAttributeNames": names} if names else {}))["Item"]
+        shown = {k: float(v["N"]) if "N" in v else v for k, v in sorted(got.items())}
+        print("projection", projection, shown)
     try:
         dynamodb.query(TableName="missing", KeyConditionExpression="k = :k",
                        ExpressionAttributeValues={":k": {"S": "a"}})
@@ -88,6 +95,11 @@ def test_reads_of_every_attribute_type_come_back_as_written():
         "page 2 ['k']",
         "pages 4",
         "ids ['a', 'b', 'c', 'd']",
+        "projection k {'k': {'S': 'a'}}",
+        "projection room, k {'k': {'S': 'a'}, 'room': {'S': 'lobby'}}",
+        "projection k, n {'k': {'S': 'a'}, 'n': -12500.0}",
+        "projection nothing_here {}",
+        "projection #m.#n {'map': {'M': {'name': {'S': 'ünïcode ✓'}}}}",
         "error ResourceNotFoundException",
     ]
 
