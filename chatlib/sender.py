@@ -74,7 +74,7 @@ class ConnectionsSender:
     SigV4 (:mod:`chatlib.sigv4`, the Authorization header botocore would write), the request
     boto3's ``post_to_connection`` sends. It goes out over a kept-alive ``http.client``
     connection, one per thread, instead of through a boto3 client: a fan-out makes one post
-    per member of the room, and this path costs about a fifth of boto3's client CPU per post
+    per member of the room, and this path costs about a seventh of boto3's client CPU per post
     (``docs/performance.md`` has the measurements).
     """
 

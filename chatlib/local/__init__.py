@@ -1,8 +1,8 @@
 """Everything that exists only because there is no AWS here. None of it ships to Lambda.
 
     embedded             moto as a server on a loopback port: the embedded AWS
-    moto_server          moto's server as ``serve`` runs it: DynamoDB reads written with
-                         json.dumps, long-lived objects frozen out of the collector's walks
+    moto_server          moto's server as ``serve`` runs it: served by waitress, its DynamoDB
+                         hot paths shortened, full collections only when it is quiet
     gateway/             API Gateway's WebSocket data plane, which moto does not have
     moto_bridge          what moto's CloudFormation skips, made after each change set
     event_factory        API Gateway-shaped events, for calling a handler by hand
