@@ -26,6 +26,7 @@ from gateway_helpers import (
 
 from chatlib import ConnectionStore, create_connection_table
 from chatlib.local.api_shortcut import AuthorizerSpec, define_api_shortcut
+from chatlib.local.gateway.management_api import MAX_URL_BYTES, MAX_WAITING_REQUESTS
 from chatlib.local.gateway.stack import start_local_stack
 
 ENV = {"PYTHONPATH": LAMBDAS}
@@ -489,6 +490,28 @@ def test_connections_answers_requests_on_one_kept_alive_connection_in_order(prob
     assert not closed
     assert [ws.recv(), ws.recv()] == ['"one"', '"two"']
     ws.close()
+
+
+def test_connections_answers_a_long_pipeline_in_order_without_holding_it_all(probe, stack):
+    api, url = probe
+    ws = open_socket(url)
+    path = f"/{api.api_id}/{api.stage}/@connections/{_connection_id(ws)}"
+    count = 3 * MAX_WAITING_REQUESTS  # reading pauses at the limit and resumes: none lost
+    requests = b"".join(_post_request(path, f'"{n}"'.encode()) for n in range(count))
+    heads, closed = _raw_http(stack, requests, replies=count)
+    assert [head.split(b"\r\n")[0] for head in heads] == [b"HTTP/1.1 200 OK"] * count
+    assert not closed
+    assert [ws.recv() for _ in range(count)] == [f'"{n}"' for n in range(count)]
+    ws.close()
+
+
+def test_connections_refuses_an_overlong_url_with_400(probe, stack):
+    api, _ = probe
+    long_id = "x" * (MAX_URL_BYTES + 1)
+    heads, closed = _raw_http(
+        stack, _post_request(f"/{api.api_id}/{api.stage}/@connections/{long_id}", b"x")
+    )
+    assert heads[0].startswith(b"HTTP/1.1 400 Bad Request") and closed
 
 
 def test_connections_refuses_malformed_http_with_400_and_hangs_up(probe, stack):

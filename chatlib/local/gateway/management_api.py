@@ -36,9 +36,14 @@ from chatlib.local import connections_replies as replies
 from chatlib.local.connections_replies import Reply
 from chatlib.local.gateway.connections import ConnectionRegistry, LiveConnection
 
-__all__ = ["ManagementAPI", "same_machine"]
+__all__ = ["MAX_URL_BYTES", "MAX_WAITING_REQUESTS", "ManagementAPI", "same_machine"]
 
 log = logging.getLogger("chatlib.local.gateway.management")
+
+#: A request line longer than this is refused (400), as an HTTP server refuses a long URI.
+MAX_URL_BYTES = 8192
+#: Requests one client may have waiting for their answers before reading pauses.
+MAX_WAITING_REQUESTS = 16
 
 
 class ManagementAPI:
@@ -112,8 +117,9 @@ class _HttpClient(asyncio.Protocol):
     one at a time, in order. A fan-out sends one post per member of the room, so this path
     runs hundreds of times per message: parsing in C instead of pure Python, and no stream
     reader in between, roughly halved what the gateway spends per post
-    (``docs/performance.md``). A body is not kept past the 128 KB limit (its reply is 413
-    anyway), and reading pauses while replies are not being taken.
+    (``docs/performance.md``). Nothing a client sends can make it hold much: a body is not
+    kept past the 128 KB limit (its reply is 413 anyway), a URL over 8 KB is refused, and
+    reading pauses while replies are not being taken or too many requests wait.
     """
 
     def __init__(self, api: ManagementAPI) -> None:
@@ -126,6 +132,7 @@ class _HttpClient(asyncio.Protocol):
         self._too_large = False
         self._waiting: deque[_Request] = deque()
         self._answering: asyncio.Task[None] | None = None
+        self._paused_for: set[str] = set()  # why reading is paused: "writes", "queue", "done"
 
     # -- asyncio.Protocol ------------------------------------------------------------------
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -137,26 +144,38 @@ class _HttpClient(asyncio.Protocol):
         )
 
     def data_received(self, data: bytes) -> None:
+        if "done" in self._paused_for:
+            return
         try:
             self._parser.feed_data(data)
         except httptools.HttpParserError:
-            # Malformed, or an attempt to upgrade: answer once and hang up.
-            self._waiting.append(_Request("", "", b"", keep_alive=False, malformed=True))
-            self._answer_next()
-            if self._transport is not None:
-                self._transport.pause_reading()
+            self._refuse()
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
         self._waiting.clear()
 
     def pause_writing(self) -> None:
-        if self._transport is not None:
-            self._transport.pause_reading()
+        self._pause("writes")
 
     def resume_writing(self) -> None:
-        if self._transport is not None:
+        self._resume("writes")
+
+    def _pause(self, reason: str) -> None:
+        if not self._paused_for and self._transport is not None:
+            self._transport.pause_reading()
+        self._paused_for.add(reason)
+
+    def _resume(self, reason: str) -> None:
+        self._paused_for.discard(reason)
+        if not self._paused_for and self._transport is not None:
             self._transport.resume_reading()
+
+    def _refuse(self) -> None:
+        """Malformed, too long, or an attempt to upgrade: answer 400 once and hang up."""
+        self._pause("done")
+        self._waiting.append(_Request("", "", b"", keep_alive=False, malformed=True))
+        self._answer_next()
 
     # -- httptools callbacks ---------------------------------------------------------------
     def on_message_begin(self) -> None:
@@ -166,6 +185,8 @@ class _HttpClient(asyncio.Protocol):
 
     def on_url(self, url: bytes) -> None:
         self._url += url
+        if len(self._url) > MAX_URL_BYTES:
+            raise httptools.HttpParserError("URL too long")  # ends feed_data: _refuse()
 
     def on_body(self, body: bytes) -> None:
         if self._too_large:
@@ -176,6 +197,8 @@ class _HttpClient(asyncio.Protocol):
             self._body.clear()
 
     def on_message_complete(self) -> None:
+        if "done" in self._paused_for:
+            return
         request = _Request(
             self._parser.get_method().decode("ascii"),
             self._url.decode("latin-1"),
@@ -184,6 +207,8 @@ class _HttpClient(asyncio.Protocol):
             too_large=self._too_large,
         )
         self._waiting.append(request)
+        if len(self._waiting) >= MAX_WAITING_REQUESTS:
+            self._pause("queue")
         self._answer_next()
 
     # -- answering -------------------------------------------------------------------------
@@ -195,6 +220,8 @@ class _HttpClient(asyncio.Protocol):
         try:
             while self._waiting and self._transport is not None:
                 request = self._waiting.popleft()
+                if not self._waiting:
+                    self._resume("queue")
                 status, headers, payload = await self._reply(request)
                 if self._transport is None:
                     return
