@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import re
 import time
@@ -26,7 +27,11 @@ from gateway_helpers import (
 
 from chatlib import ConnectionStore, create_connection_table
 from chatlib.local.api_shortcut import AuthorizerSpec, define_api_shortcut
-from chatlib.local.gateway.management_api import MAX_URL_BYTES, MAX_WAITING_REQUESTS
+from chatlib.local.gateway.management_api import (
+    MAX_URL_BYTES,
+    MAX_WAITING_REQUESTS,
+    ManagementAPI,
+)
 from chatlib.local.gateway.stack import start_local_stack
 
 ENV = {"PYTHONPATH": LAMBDAS}
@@ -503,6 +508,61 @@ def test_connections_answers_a_long_pipeline_in_order_without_holding_it_all(pro
     assert not closed
     assert [ws.recv() for _ in range(count)] == [f'"{n}"' for n in range(count)]
     ws.close()
+
+
+class _RecordingTransport(asyncio.Transport):
+    """What the @connections protocol wrote, and whether it closed: no socket needed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.written, self.closed = bytearray(), False
+
+    def get_extra_info(self, name, default=None):
+        return {"peername": ("127.0.0.1", 1), "sockname": ("127.0.0.1", 2)}.get(name, default)
+
+    def write(self, data) -> None:
+        self.written += data
+
+    def close(self) -> None:
+        self.closed = True
+
+    def is_closing(self) -> bool:
+        return self.closed
+
+    def pause_reading(self) -> None:
+        pass
+
+    def resume_reading(self) -> None:
+        pass
+
+
+def test_connections_answers_a_client_that_stopped_sending_before_closing():
+    class SlowAPI:  # a DELETE waits for $disconnect; here, for the test to say so
+        def __init__(self) -> None:
+            self.release = asyncio.Event()
+
+        async def handle(self, method, target, body, *, from_this_machine):
+            await self.release.wait()
+            return 204, {}, b""
+
+    async def scenario() -> None:
+        api = SlowAPI()
+        client = ManagementAPI.connection_factory(api)
+        transport = _RecordingTransport()
+        client.connection_made(transport)
+        client.data_received(b"DELETE /a/dev/@connections/x HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert client.eof_received() is True  # keep the transport open: an answer is due
+        await asyncio.sleep(0.01)
+        assert not transport.written and not transport.closed
+        api.release.set()
+        await asyncio.sleep(0.01)
+        assert transport.written.startswith(b"HTTP/1.1 204 No Content\r\n")
+        assert transport.closed
+        idle = ManagementAPI.connection_factory(api)
+        idle.connection_made(_RecordingTransport())
+        assert idle.eof_received() is False  # nothing due: close at once
+
+    asyncio.run(scenario())
 
 
 def test_connections_refuses_an_overlong_url_with_400(probe, stack):

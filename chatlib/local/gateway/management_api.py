@@ -151,6 +151,14 @@ class _HttpClient(asyncio.Protocol):
         except httptools.HttpParserError:
             self._refuse()
 
+    def eof_received(self) -> bool:
+        """The client has finished sending: answer what it asked, then close."""
+        self._pause("done")
+        if self._answering is None and not self._waiting:
+            return False  # nothing to answer: the transport closes now
+        self._waiting.append(_CLOSE)
+        return True
+
     def connection_lost(self, exc: Exception | None) -> None:
         self._transport = None
         self._waiting.clear()
@@ -220,6 +228,9 @@ class _HttpClient(asyncio.Protocol):
         try:
             while self._waiting and self._transport is not None:
                 request = self._waiting.popleft()
+                if request is _CLOSE:
+                    self._transport.close()
+                    return
                 if not self._waiting:
                     self._resume("queue")
                 status, headers, payload = await self._reply(request)
@@ -257,6 +268,10 @@ class _Request:
     keep_alive: bool
     too_large: bool = False
     malformed: bool = False
+
+
+#: Queued after the last request of a client that has closed its side.
+_CLOSE = _Request("", "", b"", keep_alive=False)
 
 
 def _response(status: int, headers: dict[str, str], payload: bytes, keep_alive: bool) -> bytes:
