@@ -17,6 +17,7 @@ Standard library only: this file runs before anything is installed.
 
 from __future__ import annotations
 
+import argparse
 import hashlib
 import os
 import subprocess
@@ -75,18 +76,10 @@ def ensure_checkov() -> None:
 
 def pop_language(extra: list[str]) -> tuple[str, list[str]]:
     """Take ``--lang ja`` (or ``--lang=ja``) out of Lab's arguments: it is the workbook's own."""
-    rest, language = [], "en"
-    arguments = iter(extra)
-    for argument in arguments:
-        if argument == "--lang":
-            language = next(arguments, "")
-        elif argument.startswith("--lang="):
-            language = argument.partition("=")[2]
-        else:
-            rest.append(argument)
-    if language not in FIRST_NOTEBOOKS:
-        raise SystemExit(f"workbook: --lang takes one of {', '.join(FIRST_NOTEBOOKS)}")
-    return language, rest
+    parser = argparse.ArgumentParser(prog="workbook.py lab", add_help=False, allow_abbrev=False)
+    parser.add_argument("--lang", choices=list(FIRST_NOTEBOOKS), default="en")
+    known, rest = parser.parse_known_args(extra)
+    return known.lang, rest
 
 
 def lab_command(python: Path, *, is_root: bool, language: str = "en") -> list[str]:

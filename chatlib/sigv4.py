@@ -33,7 +33,6 @@ from urllib.parse import quote
 __all__ = ["RequestSigner", "signed_host"]
 
 _ALGORITHM = "AWS4-HMAC-SHA256"
-_EMPTY_BODY_HASH = hashlib.sha256(b"").hexdigest()
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -80,7 +79,7 @@ class RequestSigner:
                 *(f"{name}:{signed[name]}" for name in names),
                 "",
                 signed_names,
-                hashlib.sha256(body).hexdigest() if body else _EMPTY_BODY_HASH,
+                hashlib.sha256(body).hexdigest(),
             ]
         )
         scope = f"{day}/{self._region}/{self._service}/aws4_request"
