@@ -12,9 +12,10 @@ MAX_FRAME_BYTES = 32 * 1024
 #: API Gateway's 2-hour maximum connection duration, so a live connection is never expired.
 CONNECTION_TTL_SECONDS = 24 * 60 * 60
 
-#: Threads posting to ``@connections`` at once during a fan-out (bounded so a large room
-#: cannot exhaust the Lambda's sockets or memory).
-FANOUT_MAX_WORKERS = 8
+#: ``@connections`` posts in flight at once during a fan-out, each on a kept-alive connection
+#: of its own (bounded so a large room cannot exhaust the Lambda's sockets; past 16, a wider
+#: window bought little locally, ``docs/performance.md``).
+FANOUT_MAX_IN_FLIGHT = 16
 
 #: Room and user ids: URL- and log-safe characters only, short enough to read.
 IDENTIFIER_PATTERN = r"[A-Za-z0-9_-]+"

@@ -8,29 +8,31 @@ never ask "am I local?" anywhere else.
 Throttling (429) and server errors (5xx) are retried as botocore's ``standard`` retry mode
 retries them: at most :data:`MAX_ATTEMPTS` attempts in all, waiting a random time up to
 1 s, then up to 2 s (exponential backoff with full jitter). A 410 (gone), 403 or 413 is an
-answer, never retried. A post that succeeds at once costs nothing more.
+answer, never retried. A post that succeeds at once costs nothing more. In a fan-out, the
+posts to retry wait out one backoff together and go out again together.
 """
 
 from __future__ import annotations
 
-import http.client
 import os
 import random
-import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 import boto3
 
 from chatlib.errors import ConfigurationError, ConnectionGone, ConnectionsApiError
+from chatlib.http_window import HttpWindow, Reply, Request
+from chatlib.limits import FANOUT_MAX_IN_FLIGHT
 from chatlib.sigv4 import RequestSigner, signed_host
 
 __all__ = [
     "ENDPOINT_OVERRIDE_VARIABLE",
     "MAX_ATTEMPTS",
     "ConnectionsApiError",
+    "PostOutcome",
     "ConnectionsSender",
     "backoff_delay",
     "connections_endpoint",
@@ -45,6 +47,12 @@ ENDPOINT_OVERRIDE_VARIABLE = "CHATLIB_CONNECTIONS_URL"
 MAX_ATTEMPTS = 3
 #: No wait between attempts is longer than this (botocore's standard mode cap).
 MAX_BACKOFF_SECONDS = 20.0
+#: Seconds to wait for a connection, or for the next answer, before giving up on a post.
+TIMEOUT_SECONDS = 5.0
+
+#: What became of one post: ``None`` (delivered), :class:`ConnectionGone`,
+#: :class:`ConnectionsApiError`, or the ``OSError`` that stopped it.
+PostOutcome = Exception | None
 
 
 def is_retryable(status: int) -> bool:
@@ -68,12 +76,13 @@ def connections_endpoint(
 
 
 class ConnectionsSender:
-    """Send frames to connections; a closed connection raises :class:`ConnectionGone`.
+    """Send frames to connections; a closed connection is :class:`ConnectionGone`.
 
     Each post is the management API's ``POST /{stage}/@connections/{id}``, signed with
-    SigV4 (:mod:`chatlib.sigv4`, the Authorization header botocore would write), the request
-    boto3's ``post_to_connection`` sends. It goes out over a kept-alive ``http.client``
-    connection, one per thread, instead of through a boto3 client: a fan-out makes one post
+    SigV4 (:mod:`chatlib.sigv4`, the Authorization header botocore would write): the request
+    boto3's ``post_to_connection`` sends. :meth:`post_to_all` sends one frame to many
+    connections, up to ``max_in_flight`` posts at once over kept-alive connections
+    (:mod:`chatlib.http_window`) instead of through a boto3 client: a fan-out makes one post
     per member of the room, and this path costs about a seventh of boto3's client CPU per post
     (``docs/performance.md`` has the measurements).
     """
@@ -85,13 +94,14 @@ class ConnectionsSender:
         region: str | None = None,
         credentials: Any = None,
         max_attempts: int = MAX_ATTEMPTS,
+        max_in_flight: int = FANOUT_MAX_IN_FLIGHT,
+        timeout: float = TIMEOUT_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.endpoint_url = endpoint_url.rstrip("/")
         parts = urlsplit(self.endpoint_url)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
             raise ConfigurationError(f"{endpoint_url!r} is not an http(s) @connections endpoint")
-        self._scheme, self._host, self._port = parts.scheme, parts.hostname, parts.port
         self._signed_host = signed_host(parts.scheme, parts.hostname, parts.port)
         self._base_path = parts.path
         session = boto3.session.Session()
@@ -103,66 +113,67 @@ class ConnectionsSender:
                 "function's role provides them; locally start_embedded_aws() sets test ones)"
             )
         self._signer = RequestSigner(credentials, self._region, "execute-api")
-        self._local = threading.local()
+        self._window = HttpWindow(
+            parts.scheme, parts.hostname, parts.port, window=max_in_flight, timeout=timeout
+        )
         self.max_attempts = max(1, max_attempts)
         self._sleep = sleep
 
     def post(self, connection_id: str, data: bytes) -> None:
-        """Deliver ``data`` to one connection (retrying 429 and 5xx)."""
-        self._call("POST", connection_id, data)
+        """Deliver ``data`` to one connection (retrying 429 and 5xx); raise what stopped it."""
+        outcome = self.post_to_all([connection_id], data)[connection_id]
+        if outcome is not None:
+            raise outcome
+
+    def post_to_all(self, connection_ids: Iterable[str], data: bytes) -> dict[str, PostOutcome]:
+        """Deliver ``data`` to every connection; never raises for one of them. Returns each
+        id's :data:`PostOutcome`, in the order given."""
+        return self._call_each("POST", connection_ids, data)
 
     def close(self, connection_id: str) -> None:
         """Close one connection (``DELETE``); API Gateway then runs ``$disconnect``.
 
         Closing a connection that is already gone is not an error.
         """
-        try:
-            self._call("DELETE", connection_id, b"")
-        except ConnectionGone:
-            pass
+        outcome = self._call_each("DELETE", [connection_id], b"")[connection_id]
+        if outcome is not None and not isinstance(outcome, ConnectionGone):
+            raise outcome
 
-    def _call(self, method: str, connection_id: str, data: bytes) -> None:
-        path = f"{self._base_path}/@connections/{quote(connection_id, safe='')}"
+    def _call_each(
+        self, method: str, connection_ids: Iterable[str], data: bytes
+    ) -> dict[str, PostOutcome]:
+        outcomes: dict[str, PostOutcome] = dict.fromkeys(connection_ids)
+        pending = list(outcomes)
         for attempt in range(1, self.max_attempts + 1):
             if attempt > 1:
                 self._sleep(backoff_delay(attempt - 1))
-            headers = self._signer.headers(method, self._signed_host, path, data)
-            status, error_type = self._send(method, path, data, headers)
-            if status < 300:
-                return
-            if status == 410:
-                raise ConnectionGone(connection_id)
-            if not is_retryable(status) or attempt == self.max_attempts:
-                raise ConnectionsApiError(
-                    connection_id, status, error_type.split(":")[0] or str(status)
-                )
-
-    def _send(
-        self, method: str, path: str, body: bytes, headers: dict[str, str]
-    ) -> tuple[int, str]:
-        for attempt in (1, 2):
-            connection = self._connection()
-            try:
-                connection.request(method, path, body=body, headers=headers)
-                response = connection.getresponse()
-                response.read()
-                return response.status, response.getheader("x-amzn-ErrorType", "")
-            except (http.client.RemoteDisconnected, http.client.CannotSendRequest, OSError):
-                # a kept-alive connection the server has closed meanwhile: reconnect once
-                connection.close()
-                self._local.connection = None
-                if attempt == 2:
-                    raise
-        raise AssertionError("unreachable")
-
-    def _connection(self) -> http.client.HTTPConnection:
-        connection = getattr(self._local, "connection", None)
-        if connection is None:
-            kind = (
-                http.client.HTTPSConnection
-                if self._scheme == "https"
-                else http.client.HTTPConnection
+            replies = self._window.exchange(
+                pending, lambda connection_id: self._request(method, connection_id, data)
             )
-            connection = kind(self._host, self._port, timeout=5)
-            self._local.connection = connection
-        return connection
+            last_attempt, pending = attempt == self.max_attempts, []
+            for connection_id, reply in replies.items():
+                if isinstance(reply, Reply) and is_retryable(reply.status) and not last_attempt:
+                    pending.append(connection_id)
+                else:
+                    outcomes[connection_id] = _outcome(connection_id, reply)
+            if not pending:
+                break
+        return outcomes
+
+    def _request(self, method: str, connection_id: str, data: bytes) -> Request:
+        path = f"{self._base_path}/@connections/{quote(connection_id, safe='')}"
+        headers = self._signer.headers(method, self._signed_host, path, data)
+        return Request(method, path, data, headers)
+
+
+def _outcome(connection_id: str, reply: Reply | Exception) -> PostOutcome:
+    if isinstance(reply, Exception):
+        return reply
+    if reply.status < 300:
+        return None
+    if reply.status == 410:
+        return ConnectionGone(connection_id)
+    error_type = reply.headers.get("x-amzn-ErrorType", "")
+    return ConnectionsApiError(
+        connection_id, reply.status, error_type.split(":")[0] or str(reply.status)
+    )

@@ -137,14 +137,14 @@ def test_a_failing_post_is_counted_and_the_others_still_receive(
 ):
     from chatlib.handlers import invocation
 
-    original = invocation.ConnectionsSender.post
+    original = invocation.ConnectionsSender.post_to_all
 
-    def flaky(self, connection_id, data):
-        if connection_id == abcd["B"]:
-            raise RuntimeError("throttled")
-        return original(self, connection_id, data)
+    def flaky(self, connection_ids, data):
+        """B's post fails with an error that is not a 410; the others really go out."""
+        others = [cid for cid in connection_ids if cid != abcd["B"]]
+        return {**original(self, others, data), abcd["B"]: ConnectionResetError("reset")}
 
-    monkeypatch.setattr(invocation.ConnectionsSender, "post", flaky)
+    monkeypatch.setattr(invocation.ConnectionsSender, "post_to_all", flaky)
     with capture_invocation_logs() as logs:
         response = say(events, abcd["A"], "partial")
     assert response["statusCode"] == 200

@@ -191,3 +191,35 @@ def test_close_deletes_the_connection_and_a_gone_one_is_not_an_error(standin, re
     assert not standin.is_open("c1")
     retrying.close("c1")  # already gone: 410, swallowed
     assert [answer[2] for answer in standin.answers] == [503, 204, 410]
+
+
+# -- one frame to many connections -------------------------------------------------------------
+def test_post_to_all_reports_each_outcome_in_the_order_given(standin, embedded_aws):
+    sender = ConnectionsSender(standin.url, max_in_flight=4)
+    ids = [f"c{n}" for n in range(12)]
+    for connection_id in ids[::2]:
+        standin.open(connection_id)
+    outcomes = sender.post_to_all(ids, b'"all"')
+    assert list(outcomes) == ids
+    assert [type(outcome).__name__ for outcome in outcomes.values()] == [
+        "NoneType", "ConnectionGone"
+    ] * 6  # fmt: skip
+    assert all(standin.frames(connection_id) == ["all"] for connection_id in ids[::2])
+
+
+def test_post_to_all_retries_the_throttled_posts_together(standin, retrying, waits):
+    for connection_id in ("c2", "c3"):
+        standin.open(connection_id)
+    standin.inject_errors(429, 503)  # the first two posts to arrive, whichever they are
+    outcomes = retrying.post_to_all(["c1", "c2", "c3"], b'"x"')
+    assert outcomes == {"c1": None, "c2": None, "c3": None}
+    assert len(waits) == 1  # one backoff for the round, not one per post
+    assert sorted(status for _, _, status in standin.answers) == [200, 200, 200, 429, 503]
+    assert [standin.frames(c) for c in ("c1", "c2", "c3")] == [["x"]] * 3
+
+
+def test_post_to_all_never_raises_for_one_connection(embedded_aws):
+    with ConnectionsStandIn() as standin:
+        url = standin.url  # nothing listens there once the stand-in stops
+    outcomes = ConnectionsSender(url, timeout=1).post_to_all(["a", "b"], b"x")
+    assert all(isinstance(outcome, ConnectionRefusedError) for outcome in outcomes.values())

@@ -42,7 +42,10 @@ def send_message(event: WebSocketEvent, services: Services, recipients: Recipien
     )
     audience = recipients(services.store, sender)
     report = fan_out(
-        audience.connection_ids, data, post=services.sender.post, forget=services.store.delete
+        audience.connection_ids,
+        data,
+        post_to_all=services.sender.post_to_all,
+        forget=services.store.delete,
     )
     counts = {"recipients": len(audience), "itemsRead": audience.items_read, **report.counts()}
     return Outcome(200, "Sent.", counts)
