@@ -11,6 +11,9 @@ import textwrap
 import threading
 import time
 
+import pytest
+from botocore.exceptions import ClientError
+
 from chatlib.local import moto_server
 
 EVERY_TYPE_SCRIPT = textwrap.dedent(
@@ -224,3 +227,31 @@ def test_request_activity_knows_when_a_request_is_in_flight():
     assert seen == [0.0]
     time.sleep(0.05)
     assert activity.quiet_for() >= 0.05
+
+
+def test_a_remembered_filter_still_binds_its_values_and_a_bad_one_still_fails(dynamodb):
+    """Expressions are lexed once per text (``_lex_each_expression_once``): the values are not
+    part of what is remembered, and an expression that cannot be lexed is refused each time."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    assert ConditionExpressionParser._lex_condition_expression.__module__ == moto_server.__name__
+    dynamodb.create_table(
+        TableName="lexed", BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}],
+    )  # fmt: skip
+    for n in range(5):
+        dynamodb.put_item(TableName="lexed", Item={"k": {"S": f"k{n}"}, "n": {"N": str(n)}})
+
+    def count_above(limit: int, expression: str = "n > :v") -> int:
+        return dynamodb.scan(
+            TableName="lexed",
+            FilterExpression=expression,
+            ExpressionAttributeValues={":v": {"N": str(limit)}},
+        )["Count"]
+
+    assert [count_above(limit) for limit in (-1, 1, 3, 1)] == [5, 3, 1, 3]
+    for _ in range(2):
+        with pytest.raises(ClientError) as refused:
+            count_above(1, "n ~ :v")
+        assert refused.value.response["Error"]["Code"] == "ValidationException"

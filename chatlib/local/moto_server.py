@@ -17,6 +17,8 @@ chat (``docs/performance.md``), four of its habits cost more than the work itsel
    five type checks; a projection turns the whole item into Python values and back. Two
    strings (every key in this chat) now compare directly, and a projection of top-level
    strings picks them: the same answers, a room Query of 10 items 1.8 -> 1.1 ms in moto.
+   And the filter every chat read sends is cut into tokens once, not twice per Query
+   (another 1.0 -> 0.9 ms; for 200 items 6.4 -> 5.6 ms with the projection built directly).
 3. **Looking up, on every request, what never changes**: which backend a host name belongs to
    (a walk over every service's URL patterns) and which methods a response class has
    (``inspect.getmembers``). Both are remembered after their first answer.
@@ -49,6 +51,7 @@ import signal
 import sys
 import threading
 import time
+from collections import deque
 from typing import Any
 
 __all__ = [
@@ -93,6 +96,7 @@ def install() -> None:
     _write_reads_with_json_dumps()
     _compare_strings_directly()
     _project_strings_directly()
+    _lex_each_expression_once()
     _remember_what_never_changes()
     _installed = True
 
@@ -146,7 +150,7 @@ def _project_strings_directly() -> None:
     """``ProjectionExpression`` of top-level string attributes (the room Query's
     ``connectionId``) picks them from the item. moto turns the whole item into Python values
     and back for every projected path; for a string that round trip is the identity."""
-    from moto.dynamodb.models.dynamo_type import Item
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 
     generic = Item.project
 
@@ -156,10 +160,41 @@ def _project_strings_directly() -> None:
             name in self.attrs and self.attrs[name].type != "S" for name in names
         ):
             return generic(self, projection_expressions)
-        picked = {name: {"S": self.attrs[name].value} for name in names if name in self.attrs}
-        return Item(hash_key=self.hash_key, range_key=self.range_key, attrs=picked)
+        # A part of an item that was stored is within the size limit: no need to check it
+        # again attribute by attribute (moto's own Item.__deepcopy__ skips it too).
+        picked = LimitedSizeDict.__new__(LimitedSizeDict)
+        for name in names:
+            if name in self.attrs:
+                dict.__setitem__(picked, name, DynamoType({"S": self.attrs[name].value}))
+        projected = Item.__new__(Item)
+        projected.hash_key, projected.range_key = self.hash_key, self.range_key
+        projected.attrs = picked
+        return projected
 
     Item.project = project
+
+
+def _lex_each_expression_once() -> None:
+    """A condition or filter expression is cut into tokens once per distinct text. moto cuts
+    the text again for every parse, trying six regular expressions at each token, and a
+    Query parses its filter twice; the chat sends the same filter with every message. Only
+    the tokens are remembered (they depend on the text alone); names and values are looked
+    up afresh on every parse, and an expression that does not lex raises as before."""
+    from moto.dynamodb.comparisons import ConditionExpressionParser
+
+    generic = ConditionExpressionParser._lex_condition_expression
+
+    @functools.lru_cache(maxsize=512)
+    def tokens(expression: str) -> tuple[Any, ...]:
+        parser = ConditionExpressionParser.__new__(ConditionExpressionParser)
+        parser.condition_expression = expression
+        return tuple(generic(parser))
+
+    def lex(self: Any) -> Any:
+        # fresh nodes with fresh (empty) child lists, so no parse can change another's
+        return deque(node._replace(children=[]) for node in tokens(self.condition_expression))
+
+    ConditionExpressionParser._lex_condition_expression = lex
 
 
 def _remember_what_never_changes() -> None:
