@@ -85,9 +85,10 @@ class HttpWindow:
     def exchange(
         self, keys: Iterable[str], build: Callable[[str], Request]
     ) -> dict[str, Reply | Exception]:
-        """One request per key (``build(key)`` makes it just before it is sent); each key's
-        reply, or the error that stopped it (an ``OSError``, an ``http.client`` error)."""
-        queue = deque(dict.fromkeys(keys))
+        """One request per key (distinct keys; ``build(key)`` makes it just before it is sent);
+        each key's reply, or the error that stopped it (an ``OSError``, an ``http.client``
+        error)."""
+        queue = deque(keys)
         answers: dict[str, Reply | Exception] = {}
         reused, new = self._check_out(min(self.window, len(queue)))
         connections = reused + new
@@ -236,8 +237,10 @@ class _Exchange:
             return
         self._done(connection, key, Reply(response.status, response.msg))
 
-    def _done(self, connection: http.client.HTTPConnection, key: str, answer: object) -> None:
-        self._answers[key] = answer  # type: ignore[assignment]
+    def _done(
+        self, connection: http.client.HTTPConnection, key: str, answer: Reply | Exception
+    ) -> None:
+        self._answers[key] = answer
         self.free.append(connection)
 
     def close(self) -> None:

@@ -83,7 +83,7 @@ class ConnectionsSender:
     boto3's ``post_to_connection`` sends. :meth:`post_to_all` sends one frame to many
     connections, up to ``max_in_flight`` posts at once over kept-alive connections
     (:mod:`chatlib.http_window`) instead of through a boto3 client: a fan-out makes one post
-    per member of the room, and this path costs about a seventh of boto3's client CPU per post
+    per member of the room, and this path costs about a fifth of boto3's client CPU per post
     (``docs/performance.md`` has the measurements).
     """
 
