@@ -9,9 +9,10 @@ The folders say where code runs:
     chatlib/deploy/     deploys the stack with boto3, to AWS or to the embedded one
     chatlib/local/      exists only because there is no AWS here: moto, the gateway, the bridge
     chatlib/tools/      for people: the CLI, the chat clients, the room view, the browser page
+    chatlib/course/     the notebooks' exercise checks, one module per notebook
 
 The Lambda zip holds exactly the first two (an allow-list in :mod:`chatlib.deploy.package`),
-and no module there imports the other three (``tests/test_layout.py``). Only the names below
+and no module there imports the other four (``tests/test_layout.py``). Only the names below
 are public; the deploy, local and tools names load on first use, so a Lambda function that
 imports a handler needs nothing but the standard library, boto3 and PyJWT.
 """

@@ -4,6 +4,7 @@
     chatlib/deploy/                                     deploys, to AWS or to the embedded one
     chatlib/local/                                      exists only because there is no AWS here
     chatlib/tools/                                      for people: CLI, clients, views
+    chatlib/course/                                     the notebooks' exercise checks
 
 Checked here: the zip holds exactly the Lambda folders (and PyJWT); no shipped module imports
 deploy, local or tools; deploy reaches the moto bridge only through its one seam; every
@@ -29,7 +30,7 @@ import chatlib.errors
 from chatlib.deploy.package import LAMBDA_SUBPACKAGES, build_package
 
 CHATLIB = ROOT / "chatlib"
-LAPTOP_FOLDERS = ("deploy", "local", "tools")
+LAPTOP_FOLDERS = ("deploy", "local", "tools", "course")
 MAX_MODULE_LINES = 400
 MAX_CLASS_LINES = 250
 
