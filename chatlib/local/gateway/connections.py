@@ -86,26 +86,33 @@ async def watch_limits(live: LiveConnection, limits: Limits) -> None:
     """Close a connection idle for ``idle_timeout`` seconds or open for ``max_duration``
     (1001 Going away), as API Gateway does after 10 minutes idle or 2 hours in all.
 
-    Also end a connection whose closing handshake is over but whose client never closes its
-    socket (websocket-client, after it has read the server's close frame, leaves it open):
-    after ``CLOSING_GRACE_SECONDS`` its transport is aborted, so its session ends and
-    ``$disconnect`` runs, instead of waiting for a TCP close that never comes.
+    *Idle* means no data frame either way: a client's message or a ``@connections`` post
+    (:meth:`LiveConnection.touch`). Ping and pong frames do not count; see
+    ``docs/local-gateway.md``. The limits are read on every tick, so a test or a notebook may
+    shorten them on a running gateway.
+
+    Once the gateway has sent its close frame, the peer gets ``CLOSING_GRACE_SECONDS`` to
+    end the connection; then its transport is aborted, so its session ends and
+    ``$disconnect`` runs. That covers a peer that vanished without a FIN (it never answers)
+    and websocket-client, which leaves its socket open after reading the server's close frame.
     """
-    tick = max(0.05, min(limits.idle_timeout, limits.max_duration, 5.0) / 4)
     closing_since: float | None = None
-    assert live.websocket is not None
+    closing: asyncio.Task[None] | None = None  # the close handshake, kept referenced
+    websocket = live.websocket
+    assert websocket is not None
     while True:
+        tick = max(0.05, min(limits.idle_timeout, limits.max_duration, 5.0) / 4)
         await asyncio.sleep(tick if closing_since is None else 0.1)
         now = time.time() * 1000
-        if live.websocket.state is not State.OPEN:
+        if websocket.state is not State.OPEN:
             closing_since = closing_since or now
             if now - closing_since > CLOSING_GRACE_SECONDS * 1000:
-                live.websocket.transport.abort()
+                websocket.transport.abort()
                 return
             continue
         idle = now - live.last_active_at > limits.idle_timeout * 1000
         too_long = now - live.connected_at > limits.max_duration * 1000
-        if idle or too_long:
+        if (idle or too_long) and closing is None:
             live.closed_by_gateway = (1001, "Going away")
-            await live.websocket.close(1001, "Going away")
-            return
+            # Not awaited: close() would wait its full close_timeout for a peer that is gone.
+            closing = asyncio.create_task(websocket.close(1001, "Going away"))

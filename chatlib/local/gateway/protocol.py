@@ -12,9 +12,12 @@ For each WebSocket API deployed in the (embedded) AWS control plane, clients con
   a Forbidden frame; a failed or timed-out integration an "Internal server error" frame.
   A frame over 32 KB or a message over 128 KB closes the connection with 1009.
 * **Closing.** ``$disconnect`` runs with ``disconnectStatusCode`` and ``disconnectReason``
-  however the connection ended: a close frame, a vanished client (1006), the idle timeout
-  or the maximum duration (1001, :func:`.connections.watch_limits`), or a DELETE on
-  ``@connections``.
+  however the connection ended: a close frame, a TCP connection that ended without one
+  (1006), the idle timeout or the maximum duration (1001, :func:`.connections.watch_limits`),
+  a post that could not be written (1006), or a DELETE on ``@connections``. A client that
+  vanished without even a FIN is not noticed: the gateway sends no pings, as API Gateway
+  sends none, so it stays open until the idle timeout.
+* **Pings.** A client's ping is answered with a pong; it does not count as activity.
 
 Deliberate differences from AWS are listed in ``docs/local-gateway.md``.
 """

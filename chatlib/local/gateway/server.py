@@ -50,6 +50,7 @@ class GatewayOptions:
     deployment_cache_seconds: float = 1.0  # a redeploy is served from the next handshake after
     max_instances_per_function: int = 4
     instance_idle_seconds: float = DEFAULT_IDLE_SECONDS  # an idle function instance then ends
+    write_timeout: float = 10.0  # a post that cannot be written this long ends the connection
 
 
 #: Bind addresses that mean "every interface": this machine reaches them over loopback.
@@ -100,7 +101,11 @@ class LocalGateway:
             spawn=self._spawn,
             stopping=lambda: self._stopping,
         )
-        self.management = ManagementAPI(self.registry, self.protocol.close_from_management)
+        self.management = ManagementAPI(
+            self.registry,
+            self.protocol.close_from_management,
+            write_timeout=self.options.write_timeout,
+        )
         page = resources.files("chatlib.tools").joinpath("static/chat.html").read_bytes()
         self.management.pages["/chat"] = ("text/html; charset=utf-8", page)
         self._ws_server: Server | None = None
@@ -125,8 +130,11 @@ class LocalGateway:
             select_subprotocol=self.protocol.select_subprotocol,
             max_size=(self.options.max_message_bytes, self.options.max_frame_bytes),
             open_timeout=self.options.handshake_timeout,
-            ping_interval=20,
-            ping_timeout=20,
+            # API Gateway sends no pings of its own, so a client that vanished without a FIN
+            # stays "open" until the idle time-out (docs/local-gateway.md, "Half-open
+            # connections"). A client's pings are still answered: RFC 6455 requires a pong.
+            ping_interval=None,
+            ping_timeout=None,
             close_timeout=5,
             server_header="chatlib-local-gateway",
         )
