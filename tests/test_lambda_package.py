@@ -158,3 +158,68 @@ def test_the_clean_environment_really_lacks_the_workbook(lambda_like_python):
     ).stdout.split()
     workbook_site = next(p for p in sys.path if p.endswith("site-packages"))
     assert workbook_site not in paths
+
+
+WHISPER = (
+    "import json\n"
+    "from chatlib.limits import MAX_FRAME_BYTES\n"
+    "def handler(event, context):\n"
+    "    return {'statusCode': 200, 'body': json.dumps({'max': MAX_FRAME_BYTES})}\n"
+)
+
+
+def test_your_own_module_ships_at_the_zips_root_and_imports_chatlib_there(
+    lambda_like_python, tmp_path
+):
+    module = tmp_path / "own" / "whisper.py"
+    module.parent.mkdir()
+    module.write_text(WHISPER)
+    package = build_package(extra_modules=[module])
+    assert "whisper.py" in package.files and "chatlib/handlers/connect.py" in package.files
+    assert package.key != build_package().key  # new code, new key: CloudFormation sees it
+    assert build_package(extra_modules=[module]).data == package.data
+    code = tmp_path / "task"
+    with zipfile.ZipFile(io.BytesIO(package.data)) as archive:
+        archive.extractall(code)
+    script = (
+        f"import sys; sys.path.insert(0, {str(code)!r})\n"
+        "import whisper, chatlib\n"
+        "print(whisper.handler({}, None)['statusCode'], chatlib.__file__)\n"
+    )
+    result = subprocess.run(
+        [str(lambda_like_python), "-I", "-c", script], capture_output=True, text=True, cwd=code
+    )
+    assert result.returncode == 0, result.stderr
+    status, chatlib_file = result.stdout.split()
+    assert status == "200" and chatlib_file.startswith(str(code))
+
+
+def test_a_package_folder_ships_under_its_own_name_without_its_caches(tmp_path):
+    folder = tmp_path / "mychat"
+    (folder / "__pycache__").mkdir(parents=True)
+    (folder / "__init__.py").write_text("")
+    (folder / "whisper.py").write_text(WHISPER)
+    (folder / "__pycache__" / "whisper.cpython-311.pyc").write_bytes(b"\0")
+    (folder / "notes.txt").write_text("not code")
+    files = set(build_package(extra_modules=[folder]).files)
+    assert {"mychat/__init__.py", "mychat/whisper.py"} <= files
+    assert not any(name.startswith("mychat/") and not name.endswith(".py") for name in files)
+
+
+@pytest.mark.parametrize("name", ["chatlib.py", "jwt", "chatlib"])
+def test_a_module_that_would_shadow_what_ships_is_refused(tmp_path, name):
+    source = tmp_path / name
+    if name.endswith(".py"):
+        source.write_text(WHISPER)
+    else:
+        source.mkdir()
+        (source / "__init__.py").write_text("")
+    with pytest.raises(ValueError, match="already has .*rename your module"):
+        build_package(extra_modules=[source])
+
+
+def test_something_that_is_not_python_code_is_refused(tmp_path):
+    (tmp_path / "notes.txt").write_text("x")
+    for source in (tmp_path / "notes.txt", tmp_path / "missing.py"):
+        with pytest.raises(FileNotFoundError, match="a .py file or a package folder"):
+            build_package(extra_modules=[source])

@@ -7,6 +7,11 @@ chatlib's root and the ``chatlib/handlers/`` package run in Lambda, and nothing 
 is named here. Lambda's Python runtime brings the standard library and boto3; PyJWT is the
 one other package the handlers import.
 
+Your own handlers ship too: ``build_package(extra_modules=["whisper.py"])`` adds a module at
+the zip's root, where Lambda's ``Handler: whisper.handler`` finds it, and a folder (a package,
+``extra_modules=["mychat/"]``) goes in under its own name. They sit next to ``chatlib``, so
+they may import it; a name that is already in the zip is refused, never overwritten.
+
 The same sources give the same bytes: entries are sorted, dated 1980-01-01 and stored with
 fixed permissions, so the content hash names the code and an unchanged package is an
 unchanged deploy.
@@ -48,14 +53,21 @@ class CodePackage:
         return f"chatlib/lambda-{self.sha256[:16]}.zip"
 
 
-def build_package(extra_packages: Iterable[str] = RUNTIME_DEPENDENCIES) -> CodePackage:
-    """Zip chatlib's Lambda code and ``extra_packages`` (import names) for Lambda."""
+def build_package(
+    extra_packages: Iterable[str] = RUNTIME_DEPENDENCIES,
+    *,
+    extra_modules: Iterable[str | Path] = (),
+) -> CodePackage:
+    """Zip chatlib's Lambda code, ``extra_packages`` (installed, by import name) and
+    ``extra_modules`` (your own: ``.py`` files, or package folders) for Lambda."""
     entries: dict[str, bytes] = {}
     for root_name in ("chatlib", *extra_packages):
         root = _package_directory(root_name)
         paths = lambda_files(root) if root_name == "chatlib" else _python_files(root)
         for path in paths:
             entries[f"{root_name}/{path.relative_to(root).as_posix()}"] = path.read_bytes()
+    for source in extra_modules:
+        _add_own_code(entries, Path(source))
     buffer = io.BytesIO()
     with zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive:
         for name in sorted(entries):
@@ -73,6 +85,23 @@ def lambda_files(chatlib_root: Path) -> list[Path]:
     for name in LAMBDA_SUBPACKAGES:
         files += _python_files(chatlib_root / name)
     return sorted(files)
+
+
+def _add_own_code(entries: dict[str, bytes], source: Path) -> None:
+    """Add a learner's module (at the zip's root) or package folder (under its own name)."""
+    if source.is_file() and source.suffix == ".py":
+        files = {source.name: source}
+    elif source.is_dir():
+        files = {
+            f"{source.name}/{p.relative_to(source).as_posix()}": p for p in _python_files(source)
+        }
+    else:
+        raise FileNotFoundError(f"{source}: give a .py file or a package folder to ship")
+    taken = {name.split("/")[0].removesuffix(".py") for name in entries}
+    if source.stem in taken:
+        raise ValueError(f"{source}: the zip already has {source.stem!r}; rename your module")
+    for name, path in files.items():
+        entries[name] = path.read_bytes()
 
 
 def _package_directory(import_name: str) -> Path:

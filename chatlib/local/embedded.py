@@ -128,6 +128,10 @@ def start_embedded_aws(
         if own_process:
             server = _MotoProcess(port)
         else:
+            # Its CloudFormation then finishes any change set with the bridge (why: its module).
+            from chatlib.local.change_set_finisher import install as finish_change_sets
+
+            finish_change_sets()
             server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
         server.start()
         host, bound_port = server.get_host_and_port()

@@ -1,0 +1,129 @@
+"""The embedded AWS's CloudFormation finishes every change set it executes, as AWS's would.
+
+moto's CloudFormation skips the resource types it has no model for (the WebSocket API, its
+integrations, routes and stage; alarms; secrets), and :mod:`chatlib.local.moto_bridge` makes
+them. chatlib's own deploy (:mod:`chatlib.deploy.stack`) calls the bridge after
+``execute_change_set`` and reports each step. A learner's own boto3 deploy (notebook 04) calls
+``execute_change_set`` and a waiter, exactly as against AWS, with no "if local" anywhere; so
+that it gets the same stack, the embedded AWS runs the bridge itself, inside moto, right after
+moto has executed a change set: the ``ExecuteChangeSet`` call returns once the API exists,
+the stack's outputs are resolved in ``DescribeStacks``, and a bridge failure leaves the stack
+``CREATE_FAILED`` / ``UPDATE_FAILED`` with the reason in its events, where a learner looks on AWS.
+And its change sets list what CloudFormation's would (moto lists every resource whatever its
+``Condition``, and nothing for an update that changes only parameters).
+
+:func:`install` patches moto in this process (``start_embedded_aws`` calls it for the moto it
+runs in a thread here). Change sets named ``chatlib-…`` are chatlib's deploy's, which finishes
+them itself, so they are left alone. Against AWS nothing here exists.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Mapping
+from typing import Any
+
+__all__ = ["CHATLIB_CHANGE_SETS", "install"]
+
+#: The prefix of the change sets chatlib's deploy creates (and finishes itself).
+CHATLIB_CHANGE_SETS = "chatlib-"
+
+_log = logging.getLogger(__name__)
+
+
+def install() -> None:
+    """Make moto's ``execute_change_set`` run the bridge afterwards (idempotent)."""
+    from moto.cloudformation.models import ChangeSet, CloudFormationBackend
+
+    executed = CloudFormationBackend.execute_change_set
+    if getattr(executed, "finishes_with_the_bridge", False):
+        return
+
+    def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
+        executed(self, change_set_name, stack_name)
+        change_set = self.describe_change_set(change_set_name)
+        if not change_set.change_set_name.startswith(CHATLIB_CHANGE_SETS):
+            finish(self.stacks[change_set.stack_id], change_set)
+
+    execute_change_set.finishes_with_the_bridge = True  # type: ignore[attr-defined]
+    CloudFormationBackend.execute_change_set = execute_change_set
+    ChangeSet.diff = _diff_as_aws_would(ChangeSet.diff)
+
+
+def _diff_as_aws_would(moto_diff: Callable[[Any], list[Any]]) -> Callable[[Any], list[Any]]:
+    """moto lists every resource of a template, Conditions or not, and nothing for an update
+    that changes only parameters; CloudFormation lists what will happen. Compare the two
+    resolved templates instead (:func:`chatlib.deploy.changes.compare_templates`)."""
+    from moto.cloudformation.models import Change
+
+    from chatlib.deploy.changes import compare_templates
+    from chatlib.deploy.template import Resolver
+
+    def diff(self: Any) -> list[Any]:
+        if self.change_set_name.startswith(CHATLIB_CHANGE_SETS):
+            return moto_diff(self)
+        try:
+            after = _read(self.template)
+            before = {}
+            if self.change_set_type == "UPDATE":
+                deployed = _read(self.stack.template)
+                before = Resolver(
+                    deployed, _declared(deployed, self.stack.stack_parameters)
+                ).resources()
+            changes = compare_templates(
+                before, Resolver(after, _declared(after, self.parameters)).resources()
+            )
+        except Exception:  # a template the resolver cannot read: moto's own list, then
+            return moto_diff(self)
+        listed = []
+        for change in changes:
+            listed.append(Change(change.action, change.logical_id, change.resource_type))
+            if change.action == "Modify":
+                listed[-1].details = [
+                    {"Target": {"Attribute": "Properties", "Name": name}}
+                    for name in change.properties
+                ]
+        return listed
+
+    return diff
+
+
+def finish(stack: Any, change_set: Any) -> None:
+    """Run the bridge for moto's ``stack`` as ``change_set`` left it; record what happened."""
+    from moto.cloudformation.parsing import Output, OutputMap
+
+    from chatlib.local import moto_bridge
+
+    template = _read(change_set.template)
+    parameters = _declared(template, change_set.parameters)
+    try:
+        outputs = moto_bridge.reconcile(stack.name, template, parameters, progress=_log.info)
+    except Exception as error:  # any reason the bridge fails is the learner's to read
+        failed = f"{change_set.change_set_type}_FAILED"
+        stack.status = failed
+        stack._add_stack_event(failed, resource_status_reason=f"{error}")
+        return
+    # moto keeps the outputs of the template the stack was created with (none, for a change
+    # set's CREATE) and cannot resolve those naming skipped resources: the bridge's replace them.
+    declared = {key: template.get("Outputs", {}).get(key, {}) for key in outputs}
+    stack._parse_template()
+    stack.output_map = OutputMap(stack.resource_map, {"Outputs": declared}, stack.stack_id)
+    for key, value in outputs.items():
+        description = declared[key].get("Description")
+        stack.output_map._parsed_outputs[key] = Output(key, str(value), description)
+
+
+def _read(text: str) -> dict[str, Any]:
+    """A template's text as a dict: JSON (any layout) or YAML with CloudFormation's tags."""
+    from chatlib.deploy.template import load_template
+
+    try:
+        return load_template(json.loads(text))
+    except ValueError:
+        return load_template(text)
+
+
+def _declared(template: Mapping[str, Any], given: Mapping[str, str]) -> dict[str, str]:
+    declared = template.get("Parameters", {})
+    return {key: value for key, value in given.items() if key in declared}

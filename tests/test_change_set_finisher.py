@@ -1,0 +1,174 @@
+"""A learner's own boto3 deploy, on the embedded AWS, gets the stack AWS would give them.
+
+Notebook 04 deploys with plain ``create_change_set`` / ``execute_change_set`` / waiters and no
+"if local". moto's CloudFormation skips the WebSocket API's resource types, lists every
+resource in a change set whatever its Condition, and nothing for a parameters-only update;
+:mod:`chatlib.local.change_set_finisher` makes the embedded AWS finish each executed change
+set with the bridge and list changes as CloudFormation does. chatlib's own deploy names its
+change sets ``chatlib-…`` and finishes them itself; those are left alone.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+import boto3
+import pytest
+from botocore.exceptions import WaiterError
+
+_numbers = itertools.count()
+
+API_ONLY = {
+    "Parameters": {"Route": {"Type": "String", "Default": "hello"}},
+    "Conditions": {"Shouting": {"Fn::Equals": [{"Ref": "Route"}, "HELLO"]}},
+    "Resources": {
+        "Api": {
+            "Type": "AWS::ApiGatewayV2::Api",
+            "Properties": {
+                "Name": {"Ref": "AWS::StackName"},
+                "ProtocolType": "WEBSOCKET",
+                "RouteSelectionExpression": "$request.body.action",
+            },
+        },
+        "Integration": {
+            "Type": "AWS::ApiGatewayV2::Integration",
+            "Properties": {
+                "ApiId": {"Ref": "Api"},
+                "IntegrationType": "MOCK",
+            },
+        },
+        "Route": {
+            "Type": "AWS::ApiGatewayV2::Route",
+            "Properties": {
+                "ApiId": {"Ref": "Api"},
+                "RouteKey": {"Ref": "Route"},
+                "Target": {"Fn::Sub": "integrations/${Integration}"},
+            },
+        },
+        "Stage": {
+            "Type": "AWS::ApiGatewayV2::Stage",
+            "DependsOn": ["Route"],
+            "Properties": {"ApiId": {"Ref": "Api"}, "StageName": "dev"},
+        },
+        "Loud": {
+            "Type": "AWS::SNS::Topic",
+            "Condition": "Shouting",
+        },
+    },
+    "Outputs": {
+        "WebSocketUrl": {
+            "Description": "Where clients connect.",
+            "Value": {"Fn::Sub": "wss://${Api}.execute-api.${AWS::Region}.amazonaws.com/dev"},
+        }
+    },
+}
+
+
+def change_set(stack_name, template, parameters, *, kind, name=None):
+    cloudformation = boto3.client("cloudformation")
+    created = cloudformation.create_change_set(
+        StackName=stack_name,
+        ChangeSetName=name or f"mine-{next(_numbers)}",
+        ChangeSetType=kind,
+        TemplateBody=json.dumps(template),
+        Parameters=parameters,
+    )
+    cloudformation.get_waiter("change_set_create_complete").wait(
+        ChangeSetName=created["Id"], WaiterConfig={"Delay": 1, "MaxAttempts": 10}
+    )
+    described = cloudformation.describe_change_set(ChangeSetName=created["Id"])
+    return created["Id"], [change["ResourceChange"] for change in described["Changes"]]
+
+
+def stack_api(stack_name):
+    apigateway = boto3.client("apigatewayv2")
+    apis = [api for api in apigateway.get_apis()["Items"] if api["Name"] == stack_name]
+    return apis[0] if apis else None
+
+
+@pytest.fixture
+def stack_name(embedded_aws):
+    name = f"finisher-{next(_numbers)}"
+    yield name
+    boto3.client("cloudformation").delete_stack(StackName=name)
+    api = stack_api(name)
+    if api:
+        boto3.client("apigatewayv2").delete_api(ApiId=api["ApiId"])
+
+
+def test_an_executed_change_set_is_finished_and_its_outputs_resolved(stack_name):
+    cloudformation = boto3.client("cloudformation")
+    change_set_id, changes = change_set(stack_name, API_ONLY, [], kind="CREATE")
+    assert [(c["Action"], c["LogicalResourceId"]) for c in changes] == [
+        ("Add", "Api"),
+        ("Add", "Integration"),
+        ("Add", "Route"),
+        ("Add", "Stage"),
+    ]  # Loud's Condition is false: CloudFormation leaves it out, and so does the list
+    cloudformation.execute_change_set(ChangeSetName=change_set_id)
+    cloudformation.get_waiter("stack_create_complete").wait(
+        StackName=stack_name, WaiterConfig={"Delay": 1, "MaxAttempts": 5}
+    )
+    api = stack_api(stack_name)
+    routes = boto3.client("apigatewayv2").get_routes(ApiId=api["ApiId"])["Items"]
+    stages = boto3.client("apigatewayv2").get_stages(ApiId=api["ApiId"])["Items"]
+    assert [route["RouteKey"] for route in routes] == ["hello"]
+    assert [stage["StageName"] for stage in stages] == ["dev"]
+    stack = cloudformation.describe_stacks(StackName=stack_name)["Stacks"][0]
+    assert stack["Outputs"] == [
+        {
+            "OutputKey": "WebSocketUrl",
+            "OutputValue": f"wss://{api['ApiId']}.execute-api.us-east-1.amazonaws.com/dev",
+            "Description": "Where clients connect.",
+        }
+    ]
+
+
+def test_a_parameters_only_update_lists_what_changes_and_keeps_the_api(stack_name):
+    cloudformation = boto3.client("cloudformation")
+    created, _ = change_set(stack_name, API_ONLY, [], kind="CREATE")
+    cloudformation.execute_change_set(ChangeSetName=created)
+    api_id = stack_api(stack_name)["ApiId"]
+    parameters = [{"ParameterKey": "Route", "ParameterValue": "goodbye"}]
+    updated, changes = change_set(stack_name, API_ONLY, parameters, kind="UPDATE")
+    assert changes == [
+        {
+            "Action": "Modify",
+            "LogicalResourceId": "Route",
+            "ResourceType": "AWS::ApiGatewayV2::Route",
+            "Details": [{"Target": {"Attribute": "Properties", "Name": "RouteKey"}}],
+        }
+    ]
+    cloudformation.execute_change_set(ChangeSetName=updated)
+    cloudformation.get_waiter("stack_update_complete").wait(
+        StackName=stack_name, WaiterConfig={"Delay": 1, "MaxAttempts": 5}
+    )
+    assert stack_api(stack_name)["ApiId"] == api_id  # updated in place: the same URL
+    routes = boto3.client("apigatewayv2").get_routes(ApiId=api_id)["Items"]
+    assert [route["RouteKey"] for route in routes] == ["goodbye"]
+
+
+def test_a_failure_of_the_bridge_fails_the_stack_with_its_reason_in_the_events(stack_name):
+    cloudformation = boto3.client("cloudformation")
+    broken = json.loads(json.dumps(API_ONLY))
+    del broken["Resources"]["Route"]["Properties"]["RouteKey"]  # API Gateway requires one
+    created, _ = change_set(stack_name, broken, [], kind="CREATE")
+    cloudformation.execute_change_set(ChangeSetName=created)
+    with pytest.raises(WaiterError, match="CREATE_FAILED"):
+        cloudformation.get_waiter("stack_create_complete").wait(
+            StackName=stack_name, WaiterConfig={"Delay": 1, "MaxAttempts": 5}
+        )
+    latest = cloudformation.describe_stack_events(StackName=stack_name)["StackEvents"][0]
+    assert latest["ResourceStatus"] == "CREATE_FAILED"
+    assert "RouteKey" in latest["ResourceStatusReason"]
+
+
+def test_chatlibs_own_change_sets_are_left_to_chatlibs_deploy(stack_name):
+    cloudformation = boto3.client("cloudformation")
+    created, changes = change_set(
+        stack_name, API_ONLY, [], kind="CREATE", name="chatlib-by-the-deploy"
+    )
+    assert "Loud" in {change["LogicalResourceId"] for change in changes}  # moto's own list
+    cloudformation.execute_change_set(ChangeSetName=created)
+    assert stack_api(stack_name) is None  # chatlib.deploy.stack runs the bridge itself
