@@ -1,4 +1,6 @@
-"""The browser chat page in a real headless Chromium, driven by Playwright.
+"""The browser chat page in a real headless Chromium, driven by Playwright: chatting, a refused
+handshake, tokens as a subprotocol, and what notebook 05 teaches a client: keep alive and
+reconnect to the same room after the server drops the connection.
 
 Needs Debian's Chromium (``apt-get install chromium``; ``.ci/run`` installs it). Where no
 Chromium can be found the test is skipped and says so. A screenshot of the conversation is
@@ -12,6 +14,9 @@ from pathlib import Path
 
 import pytest
 from chat_deployments import deploy_test_chat
+from gateway_helpers import wait_for
+
+from chatlib import ConnectionStore
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
@@ -133,3 +138,70 @@ def test_browsers_join_the_auth_step_with_the_token_as_a_subprotocol(stack, brow
         learner.wait_for_selector("#log .message:has-text('welcome, bob')", timeout=10_000)
     finally:
         teardown_stack(name, progress=lambda _: None)
+
+
+def connection_ids(table, user):
+    return [c.connection_id for c in ConnectionStore(table).user_connections(user)]
+
+
+def drop_connection(stack, url, connection_id):
+    """The server drops the TCP connection without a close frame, as a network drop does."""
+    api_id, stage = url.rsplit("/", 2)[1:]
+
+    async def abort():
+        stack.gateway.registry.open(connection_id, api_id, stage).websocket.transport.abort()
+
+    stack.run(abort())
+
+
+def test_a_dropped_page_reconnects_to_its_room_by_itself_and_chats_again(stack, browser):
+    url, table, _ = deploy_test_chat(stack)
+    api_id, stage = url.rsplit("/", 2)[1:]
+    page_url = stack.gateway.chat_page_url(api_id, stage)
+    alice = open_chat(browser, page_url + "&backoff=0.5", "alice", "blue")
+    bob = open_chat(browser, page_url, "bob", "blue")
+    [first] = wait_for(lambda: connection_ids(table, "alice"))
+
+    drop_connection(stack, url, first)
+    alice.wait_for_selector("#log .info:has-text('reconnected to blue as alice')", timeout=15_000)
+    assert "connection lost (1006)" in alice.inner_text("#log")
+    assert alice.inner_text("#state") == "open"
+    # the old row went with its $disconnect; the new connection has a row of its own
+    [second] = wait_for(lambda: (ids := connection_ids(table, "alice")) != [first] and ids)
+    assert second != first
+
+    alice.fill("#text", "back again")
+    alice.press("#text", "Enter")
+    bob.wait_for_selector("#log .message:has-text('back again')", timeout=10_000)
+    bob.fill("#text", "welcome back")
+    bob.press("#text", "Enter")
+    alice.wait_for_selector("#log .message:has-text('welcome back')", timeout=10_000)
+
+
+def test_a_quiet_page_keeps_its_connection_alive_without_showing_it(stack, browser):
+    """Keep-alive frames every 0.2 s against an idle time-out shortened to 1 s (AWS: 10 min,
+    the page's default interval 5 min): the connection outlives several time-outs, and the
+    help frames that answer the keep-alives stay out of the conversation."""
+    url, table, prefix = deploy_test_chat(stack)
+    api_id, stage = url.rsplit("/", 2)[1:]
+    page_url = stack.gateway.chat_page_url(api_id, stage)
+    original = stack.gateway.options.idle_timeout
+    stack.gateway.options.idle_timeout = 1.0
+    try:
+        carol = open_chat(browser, page_url + "&keepalive=0.2", "carol", "blue")
+        [first] = wait_for(lambda: connection_ids(table, "carol"))
+
+        def keepalives():
+            return [
+                record
+                for record in stack.invocations(f"{prefix}-default")
+                if record["connectionId"] == first
+            ]
+
+        wait_for(lambda: len(keepalives()) >= 15, timeout=20)  # 3 s: three idle time-outs
+    finally:
+        stack.gateway.options.idle_timeout = original
+    assert connection_ids(table, "carol") == [first]
+    assert carol.inner_text("#state") == "open"
+    assert "keep-alive answered" in carol.inner_text("#detail")
+    assert carol.inner_text("#log").strip() == "connected to blue as carol"
