@@ -172,3 +172,25 @@ def test_chatlibs_own_change_sets_are_left_to_chatlibs_deploy(stack_name):
     assert "Loud" in {change["LogicalResourceId"] for change in changes}  # moto's own list
     cloudformation.execute_change_set(ChangeSetName=created)
     assert stack_api(stack_name) is None  # chatlib.deploy.stack runs the bridge itself
+
+
+def test_an_update_with_nothing_to_do_is_a_failed_change_set_with_aws_reason(stack_name):
+    cloudformation = boto3.client("cloudformation")
+    created, _ = change_set(stack_name, API_ONLY, [], kind="CREATE")
+    cloudformation.execute_change_set(ChangeSetName=created)
+    same = [{"ParameterKey": "Route", "UsePreviousValue": True}]
+    refused = cloudformation.create_change_set(  # AWS accepts the call; the change set fails
+        StackName=stack_name,
+        ChangeSetName="mine-again",
+        ChangeSetType="UPDATE",
+        TemplateBody=json.dumps(API_ONLY),
+        Parameters=same,
+    )
+    with pytest.raises(WaiterError):
+        cloudformation.get_waiter("change_set_create_complete").wait(
+            ChangeSetName=refused["Id"], WaiterConfig={"Delay": 1, "MaxAttempts": 2}
+        )
+    described = cloudformation.describe_change_set(ChangeSetName=refused["Id"])
+    assert (described["Status"], described["ExecutionStatus"]) == ("FAILED", "UNAVAILABLE")
+    assert described["StatusReason"].startswith("The submitted information didn't contain changes")
+    assert described["Changes"] == []

@@ -24,10 +24,16 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
-__all__ = ["CHATLIB_CHANGE_SETS", "install"]
+__all__ = ["CHATLIB_CHANGE_SETS", "NO_CHANGES", "install"]
 
 #: The prefix of the change sets chatlib's deploy creates (and finishes itself).
 CHATLIB_CHANGE_SETS = "chatlib-"
+
+#: What CloudFormation says of a change set that changes nothing.
+NO_CHANGES = (
+    "The submitted information didn't contain changes. "
+    "Submit different information to create a change set."
+)
 
 _log = logging.getLogger(__name__)
 
@@ -35,6 +41,7 @@ _log = logging.getLogger(__name__)
 def install() -> None:
     """Make moto's ``execute_change_set`` run the bridge afterwards (idempotent)."""
     from moto.cloudformation.models import ChangeSet, CloudFormationBackend
+    from moto.cloudformation.responses import CloudFormationResponse
 
     executed = CloudFormationBackend.execute_change_set
     if getattr(executed, "finishes_with_the_bridge", False):
@@ -49,6 +56,31 @@ def install() -> None:
     execute_change_set.finishes_with_the_bridge = True  # type: ignore[attr-defined]
     CloudFormationBackend.execute_change_set = execute_change_set
     ChangeSet.diff = _diff_as_aws_would(ChangeSet.diff)
+    _no_changes_as_aws_says(CloudFormationBackend, CloudFormationResponse)
+
+
+def _no_changes_as_aws_says(backend: Any, responses: Any) -> None:
+    """An update with nothing to do: AWS creates the change set and fails it with a reason;
+    moto refuses the call ("No updates are to be performed"), or completes a change set whose
+    list is empty. Both now answer as AWS does."""
+    validate = responses._validate_different_update
+    created = backend.create_change_set
+
+    def validate_different_update(self: Any, *args: Any, **kwargs: Any) -> None:
+        if self._get_param("ChangeSetName", "").startswith(CHATLIB_CHANGE_SETS):
+            validate(self, *args, **kwargs)
+
+    def create_change_set(self: Any, *args: Any, **kwargs: Any) -> tuple[str, str]:
+        change_set_id, stack_id = created(self, *args, **kwargs)
+        change_set = self.change_sets[change_set_id]
+        mine = change_set.change_set_name.startswith(CHATLIB_CHANGE_SETS)
+        if not mine and change_set.change_set_type == "UPDATE" and not change_set.changes:
+            change_set.status, change_set.execution_status = "FAILED", "UNAVAILABLE"
+            change_set.status_reason = NO_CHANGES
+        return change_set_id, stack_id
+
+    responses._validate_different_update = validate_different_update
+    backend.create_change_set = create_change_set
 
 
 def _diff_as_aws_would(moto_diff: Callable[[Any], list[Any]]) -> Callable[[Any], list[Any]]:
