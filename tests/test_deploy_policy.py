@@ -8,8 +8,19 @@
    reading its deployment) are not chatlib's own: part 2 covers what they stand for.
 2. What CloudFormation calls on the caller's behalf for each resource the template can
    declare (every step, every optional resource) is read from CloudFormation's registry
-   schemas, which cfn-lint ships: each handler permission must be allowed, unless the
-   template never uses the feature it serves (listed below, each with its reason).
+   schemas, which cfn-lint ships: each permission of the create, read, update and delete
+   handlers must be allowed, with the request's condition keys (the role's permissions
+   boundary, the service a role is passed to, the API's tag), unless the template never uses
+   the feature it serves (listed below, each with its reason). The read handler matters:
+   CloudFormation reads each resource after creating it, and a read it may not make fails
+   the deploy.
+3. The policy cannot be turned into administrator rights: a role without the functions'
+   boundary, a boundary removed or replaced, the boundary policy rewritten, a role passed to
+   another service are all refused, and a role given an inline ``*:*`` policy still can do
+   only what the boundary allows.
+
+The policy has conditions, so it is evaluated with ``iam_conditions`` (IAM's rules, condition
+keys included), not the gateway's condition-less evaluator.
 """
 
 from __future__ import annotations
@@ -23,6 +34,7 @@ from pathlib import Path
 import boto3
 import cfnlint
 import pytest
+from iam_conditions import effective, evaluate
 
 from chatlib.deploy import (
     CHAT_TEMPLATE,
@@ -33,8 +45,8 @@ from chatlib.deploy import (
     rotate_token_secret,
     teardown_stack,
 )
+from chatlib.deploy.boundary import boundary_arn, ensure_boundary, function_boundary
 from chatlib.deploy.template import Resolver, load_template
-from chatlib.local.gateway.policy import evaluate
 
 STACK = "live-chat"  # a notebook's name: the old README policy (chat-*) did not cover it
 REGION, ACCOUNT = "us-east-1", "123456789012"
@@ -67,6 +79,8 @@ def iam_requests(service: str, operation: str, params: dict, change_sets: dict) 
         return [(f"cloudformation:{operation}", arn)]
     if service == "secretsmanager" and "SecretId" in params:
         return [(f"secretsmanager:{operation}", params["SecretId"])]
+    if service == "iam" and "PolicyArn" in params:
+        return [(f"iam:{operation}", params["PolicyArn"])]
     return [(f"{service}:{operation}", "*")]
 
 
@@ -120,6 +134,7 @@ def refused(policy: dict, calls) -> list[str]:
 @pytest.fixture(scope="module")
 def recorded(stack):
     quiet = dict(progress=lambda _: None)
+    ensure_boundary(STACK, **quiet)  # an administrator's one-time step, not the deployer's
     with recording() as calls:
         for step in ("broadcast", "rooms", "auth"):
             deploy_stack(CHAT_TEMPLATE, stack_name=STACK, parameters={"Step": step}, **quiet)
@@ -139,7 +154,9 @@ def test_every_call_a_deploy_update_token_and_teardown_make_is_allowed(recorded)
         "s3.DeleteBucket",
         "secretsmanager.GetSecretValue",
         "secretsmanager.PutSecretValue",
+        "iam.GetPolicy",  # the boundary is there; the deployer never creates it
     } <= operations
+    assert "iam.CreatePolicy" not in operations
     assert refused(deploy_policy(STACK), recorded) == []
 
 
@@ -170,10 +187,12 @@ NOT_NEEDED = [
     ("*", "ec2:*", "no function runs in a VPC (checkov CKV_AWS_117)"),
     ("*", "elasticfilesystem:*", "no function mounts a file system"),
     ("*", "s3files:*", "no function mounts a file system"),
-    ("*", "kms:*", "no customer-managed KMS key anywhere (checkov skips say why)"),
+    ("*", "kms:*", "no KMS key: the table uses the free AWS-owned key (no SSESpecification)"),
     ("*", "kinesis:*", "the table streams nowhere"),
     ("*", "firehose:*", "the log groups deliver nowhere"),
-    ("*", "lambda:*CodeSigning*", "no code-signing configuration"),
+    ("*", "lambda:PutFunctionCodeSigningConfig", "no code-signing configuration is set"),
+    ("*", "lambda:DeleteFunctionCodeSigningConfig", "no code-signing configuration is set"),
+    ("*", "lambda:GetCodeSigningConfig", "no code-signing configuration to read"),
     ("*", "lambda:GetLayerVersion", "no layers: PyJWT is in the zip"),
     ("*", "lambda:PublishVersion", "no published versions or aliases"),
     ("*", "lambda:PutFunctionScalingConfig", "no Lambda Managed Instances"),
@@ -182,10 +201,13 @@ NOT_NEEDED = [
     (
         "*",
         "iam:AttachRolePolicy",
-        "inline policies only: attaching a managed policy "
-        "(AdministratorAccess, say) to a role the deployer may pass would be an escalation",
-    ),  # fmt: skip
-    ("*", "iam:*PermissionsBoundary", "no permissions boundary"),
+        "inline policies only: no managed policy is attached to any role",
+    ),
+    (
+        "*",
+        "iam:DeleteRolePermissionsBoundary",
+        "denied on purpose: a role without its boundary could be given anything",
+    ),
     ("*", "iam:CreateServiceLinkedRole", "only for table replicas and autoscaling"),
     ("AWS::DynamoDB::Table", "dynamodb:*Import*", "the table is not imported from S3"),
     ("AWS::DynamoDB::Table", "dynamodb:*Replica*", "no global-table replicas"),
@@ -200,18 +222,23 @@ NOT_NEEDED = [
     ("AWS::DynamoDB::Table", "dynamodb:Query", "item reads: imports and replicas only"),
     ("AWS::DynamoDB::Table", "logs:*", "the import log of an import from S3"),
     ("AWS::DynamoDB::Table", "s3:*", "the source of an import from S3"),
-    ("AWS::Logs::LogGroup", "logs:*DataProtectionPolicy", "no data-protection policy"),
+    ("AWS::Logs::LogGroup", "logs:PutDataProtectionPolicy", "no data-protection policy"),
+    ("AWS::Logs::LogGroup", "logs:DeleteDataProtectionPolicy", "no data-protection policy"),
     ("AWS::Logs::LogGroup", "logs:*Delivery", "no log delivery"),
-    ("AWS::Logs::LogGroup", "logs:*ResourcePolic*", "no resource policy on the groups"),
-    ("AWS::Logs::LogGroup", "logs:*IndexPolic*", "no field indexes"),
+    ("AWS::Logs::LogGroup", "logs:PutResourcePolicy", "no resource policy on the groups"),
+    ("AWS::Logs::LogGroup", "logs:DeleteResourcePolicy", "no resource policy on the groups"),
+    ("AWS::Logs::LogGroup", "logs:PutIndexPolicy", "no field indexes"),
+    ("AWS::Logs::LogGroup", "logs:DeleteIndexPolicy", "no field indexes"),
     ("AWS::Logs::LogGroup", "logs:PutBearerTokenAuthentication", "no bearer-token ingestion"),
     ("AWS::Logs::LogGroup", "logs:*KmsKey", "no customer-managed key"),
     ("AWS::Logs::LogGroup", "logs:PutLogGroupDeletionProtection", "deletion is the teardown"),
     ("AWS::Logs::LogGroup", "s3:REST.PUT.OBJECT", "log delivery to S3, unused"),
     ("AWS::SecretsManager::Secret", "secretsmanager:*Regions*", "no replicas in other regions"),
-    ("AWS::SNS::Topic", "sns:*DataProtectionPolicy", "no data-protection policy"),
+    ("AWS::SNS::Topic", "sns:PutDataProtectionPolicy", "no data-protection policy"),
     ("AWS::SNS::Topic", "iam:*", "no delivery-status logging role"),
     ("AWS::ApiGatewayV2::Api", "s3:*", "the API is not imported from an OpenAPI file in S3"),
+    ("AWS::ApiGatewayV2::Integration", "iam:PassRole", "no integration credentials role"),
+    ("AWS::ApiGatewayV2::Authorizer", "iam:PassRole", "no authorizer credentials role"),
 ]
 VARIANTS = [  # together, every resource the template can declare
     {
@@ -222,6 +249,8 @@ VARIANTS = [  # together, every resource the template can declare
     }  # fmt: skip
     for step in ("broadcast", "rooms", "auth")
 ]
+HANDLERS = ("create", "read", "update", "delete")
+API_ID = "a1b2c3d4e5"  # API Gateway's ids are ten characters
 
 
 def handler_permissions(resource_type: str) -> set[str]:
@@ -230,7 +259,7 @@ def handler_permissions(resource_type: str) -> set[str]:
     handlers = schema.get("handlers", {})
     return {
         permission
-        for handler in ("create", "update", "delete")
+        for handler in HANDLERS
         for permission in handlers.get(handler, {}).get("permissions", [])
     }
 
@@ -242,8 +271,9 @@ def not_needed(resource_type: str, permission: str) -> bool:
     )
 
 
-def arn_for(permission: str, logical_id: str, resources: dict) -> str:
-    """The ARN AWS authorizes ``permission`` on, when CloudFormation manages ``logical_id``."""
+def request_for(permission: str, logical_id: str, resources: dict) -> tuple[str, dict]:
+    """The ARN AWS authorizes ``permission`` on, when CloudFormation manages ``logical_id``,
+    and the request's condition keys."""
     resource = resources[logical_id]
     kind, properties = resource["Type"], resource.get("Properties", {})
     service = permission.split(":")[0]
@@ -252,21 +282,34 @@ def arn_for(permission: str, logical_id: str, resources: dict) -> str:
         resource, properties = resources[logical_id], resources[logical_id]["Properties"]
     if service == "iam":
         role = properties["Role"].split()[1].split(".")[0] if "Role" in properties else logical_id
-        return f"arn:aws:iam::{ACCOUNT}:role/{STACK}-{role}-A1B2C3D4E5F6"
+        path = resources[role]["Properties"]["Path"]
+        context = {
+            "iam:PermissionsBoundary": resources[role]["Properties"]["PermissionsBoundary"],
+            "iam:PassedToService": "lambda.amazonaws.com",
+        }
+        return f"arn:aws:iam::{ACCOUNT}:role{path}{STACK}-{role}-A1B2C3D4E5F6", context
     if service == "s3":  # the function's code
-        return f"arn:aws:s3:::{STACK}-artifacts-{ACCOUNT}-{REGION}/chatlib/lambda-0.zip"
+        return f"arn:aws:s3:::{STACK}-artifacts-{ACCOUNT}-{REGION}/chatlib/lambda-0.zip", {}
+    if service == "apigateway":
+        tags = resources["ChatApi"]["Properties"]["Tags"]
+        context = {f"aws:{kind}Tag/{key}": value for key, value in tags.items()
+                   for kind in ("Request", "Resource")}  # fmt: skip
+        api = f"arn:aws:apigateway:{REGION}::/apis"
+        if permission in {"apigateway:TagResource", "apigateway:UntagResource"}:
+            return f"arn:aws:apigateway:{REGION}::/tags/{api}/{API_ID}", context
+        if kind.endswith("::Api"):
+            return (api if permission == "apigateway:POST" else f"{api}/{API_ID}"), context
+        return f"{api}/{API_ID}/{kind.rsplit('::')[-1].lower()}s/x1", context
     generated = f"{STACK}-{logical_id}-A1B2C3D4E5F6"  # CloudFormation's name for unnamed ones
     return {
         "lambda": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{properties.get('FunctionName')}",
         "dynamodb": f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{generated}",
         "logs": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{properties.get('LogGroupName')}:*",
-        "apigateway": "arn:aws:apigateway:us-east-1::/apis/a1b2c3"
-        + ("" if kind.endswith("::Api") else f"/{kind.rsplit('::')[-1].lower()}s/x1"),
         "secretsmanager": f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:"
         f"{properties.get('Name')}-AbCdEf",
         "cloudwatch": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{generated}",
         "sns": f"arn:aws:sns:{REGION}:{ACCOUNT}:{generated}",
-    }[service]
+    }[service], {}
 
 
 def test_what_cloudformation_does_for_each_resource_is_allowed():
@@ -274,7 +317,7 @@ def test_what_cloudformation_does_for_each_resource_is_allowed():
     pseudo = {"AWS::Region": REGION, "AWS::AccountId": ACCOUNT, "AWS::StackName": STACK}
     code = {"CodeBucket": "bucket", "CodeKey": "chatlib/lambda-0.zip"}
     policy = deploy_policy(STACK)
-    missing, types = [], set()
+    missing, types, reads = [], set(), set()
     for variant in VARIANTS:
         resources = Resolver(template, {**code, **variant}, pseudo=pseudo).resources()
         for logical_id, resource in resources.items():
@@ -282,10 +325,20 @@ def test_what_cloudformation_does_for_each_resource_is_allowed():
             for permission in sorted(handler_permissions(resource["Type"])):
                 if not_needed(resource["Type"], permission):
                     continue
-                arn = arn_for(permission, logical_id, resources)
-                if not evaluate(policy, permission, arn):
+                arn, context = request_for(permission, logical_id, resources)
+                reads.add(permission)
+                if not evaluate(policy, permission, arn, context):
                     missing.append(f"{logical_id} ({resource['Type']}): {permission} on {arn}")
     assert {"AWS::SNS::Topic", "AWS::SecretsManager::Secret"} <= types  # optional ones too
+    assert {  # the read handlers' calls that find a feature absent are covered
+        "lambda:GetFunctionCodeSigningConfig",
+        "lambda:GetPolicy",
+        "lambda:GetFunctionScalingConfig",
+        "logs:DescribeIndexPolicies",
+        "logs:DescribeResourcePolicies",
+        "logs:GetDataProtectionPolicy",
+        "sns:GetDataProtectionPolicy",
+    } <= reads
     assert sorted(set(missing)) == []
 
 
@@ -293,13 +346,121 @@ def test_every_exclusion_still_matches_a_permission_and_says_why():
     every = {(t, p) for t in json.loads((SCHEMAS / "providers" / f"{REGION}.json").read_text())
              if t.startswith(("AWS::DynamoDB::Table", "AWS::Lambda::Function", "AWS::IAM::Role",
                               "AWS::Logs::LogGroup", "AWS::SecretsManager::Secret",
-                              "AWS::SNS::Topic", "AWS::ApiGatewayV2::Api"))
+                              "AWS::SNS::Topic", "AWS::ApiGatewayV2::"))
              for p in handler_permissions(t)}  # fmt: skip
     for kind, pattern, reason in NOT_NEEDED:
         assert len(reason.split()) >= 3, pattern
         assert any(kind in {"*", t} and fnmatch.fnmatchcase(p, pattern) for t, p in every), (
             f"{kind} {pattern} excludes nothing"
         )
+
+
+# ---------------------------------------------------------------------- part 3: no way up
+ROLE = f"arn:aws:iam::{ACCOUNT}:role/chatlib/{STACK}/{STACK}-Mine-A1B2C3D4E5F6"
+BOUNDARY = boundary_arn(STACK, ACCOUNT)
+ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
+EVERYTHING = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
+API = f"arn:aws:apigateway:{REGION}::/apis"
+
+
+@pytest.mark.parametrize(
+    ("action", "resource", "context"),
+    [
+        ("iam:CreateRole", ROLE, {}),  # no boundary
+        ("iam:CreateRole", ROLE, {"iam:PermissionsBoundary": ADMIN}),  # a boundary of one's own
+        ("iam:PutRolePolicy", ROLE, {}),  # a *:* policy on a role without the boundary
+        ("iam:PutRolePermissionsBoundary", ROLE, {"iam:PermissionsBoundary": ADMIN}),
+        ("iam:DeleteRolePermissionsBoundary", ROLE, {"iam:PermissionsBoundary": BOUNDARY}),
+        ("iam:AttachRolePolicy", ROLE, {"iam:PermissionsBoundary": BOUNDARY}),
+        ("iam:CreatePolicyVersion", BOUNDARY, {}),  # rewrite the boundary itself
+        ("iam:SetDefaultPolicyVersion", BOUNDARY, {}),
+        ("iam:DeletePolicy", BOUNDARY, {}),
+        ("iam:CreatePolicy", BOUNDARY, {}),  # write it first, before an administrator does
+        ("iam:PassRole", ROLE, {"iam:PassedToService": "ec2.amazonaws.com"}),
+        ("iam:PassRole", ROLE, {}),
+        (
+            "iam:PassRole",
+            f"arn:aws:iam::{ACCOUNT}:role/admin",
+            {"iam:PassedToService": "lambda.amazonaws.com"},
+        ),
+        # another stack whose name starts the same: no shared prefix reaches it
+        (
+            "iam:CreateRole",
+            f"arn:aws:iam::{ACCOUNT}:role/chatlib/{STACK}-2/x",
+            {"iam:PermissionsBoundary": boundary_arn(f"{STACK}-2", ACCOUNT)},
+        ),
+        (
+            "lambda:UpdateFunctionCode",
+            f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{STACK}-2-connect",
+            {},
+        ),
+        (
+            "dynamodb:DeleteTable",
+            f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{STACK}-2-ConnectionsTable-X",
+            {},
+        ),
+        # the account's other APIs: only the one tagged with this stack
+        ("apigateway:DELETE", f"{API}/{API_ID}", {}),
+        (
+            "apigateway:DELETE",
+            f"{API}/{API_ID}",
+            {"aws:ResourceTag/chatlib:stack": f"{STACK}-2"},
+        ),
+        ("apigateway:POST", API, {}),  # an untagged API
+        ("apigateway:TagResource", f"arn:aws:apigateway:{REGION}::/tags/x", {}),  # tag one's way in
+    ],
+)
+def test_the_deploy_policy_refuses_each_way_to_more_rights(action, resource, context):
+    assert not evaluate(deploy_policy(STACK), action, resource, context)
+
+
+def test_the_same_calls_with_the_boundary_and_for_lambda_are_allowed():
+    """The refusals above are the conditions at work, not a policy that allows nothing."""
+    policy = deploy_policy(STACK)
+    with_boundary = {"iam:PermissionsBoundary": BOUNDARY}
+    assert evaluate(policy, "iam:CreateRole", ROLE, with_boundary)
+    assert evaluate(policy, "iam:PutRolePolicy", ROLE, with_boundary)
+    assert evaluate(policy, "iam:PassRole", ROLE, {"iam:PassedToService": "lambda.amazonaws.com"})
+    assert evaluate(policy, "iam:GetPolicy", BOUNDARY)
+    tagged = {"aws:ResourceTag/chatlib:stack": STACK, "aws:RequestTag/chatlib:stack": STACK}
+    assert evaluate(policy, "apigateway:DELETE", f"{API}/{API_ID}", tagged)
+    assert evaluate(policy, "apigateway:POST", API, tagged)
+
+
+@pytest.mark.parametrize(
+    ("action", "resource"),
+    [
+        ("iam:CreateUser", f"arn:aws:iam::{ACCOUNT}:user/me"),
+        ("iam:AttachUserPolicy", f"arn:aws:iam::{ACCOUNT}:user/me"),
+        ("sts:AssumeRole", f"arn:aws:iam::{ACCOUNT}:role/admin"),
+        ("s3:GetObject", "arn:aws:s3:::payroll/2026.csv"),
+        ("dynamodb:Scan", f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/customers"),
+        (
+            "dynamodb:Scan",
+            f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{STACK}-2-ConnectionsTable-X",
+        ),
+        (
+            "secretsmanager:GetSecretValue",
+            f"arn:aws:secretsmanager:{REGION}:{ACCOUNT}:secret:db-AbCdEf",
+        ),
+        ("lambda:UpdateFunctionCode", f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:billing"),
+    ],
+)
+def test_a_role_given_an_inline_star_policy_still_has_only_the_boundary(action, resource):
+    """What the deploy policy lets through (a role with the boundary, and any inline policy
+    at all) can do nothing the boundary does not allow: effective = policy AND boundary."""
+    with_boundary = {"iam:PermissionsBoundary": BOUNDARY}
+    assert evaluate(deploy_policy(STACK), "iam:PutRolePolicy", ROLE, with_boundary)
+    assert evaluate(EVERYTHING, action, resource)  # the inline policy alone would allow it
+    assert not effective(EVERYTHING, function_boundary(STACK), action, resource)
+
+
+def test_the_boundary_allows_what_the_functions_do():
+    boundary = function_boundary(STACK)
+    table = f"arn:aws:dynamodb:{REGION}:{ACCOUNT}:table/{STACK}-ConnectionsTable-A1B2C3D4E5F6"
+    assert effective(EVERYTHING, boundary, "dynamodb:Query", f"{table}/index/roomId-index")
+    post = f"arn:aws:execute-api:{REGION}:{ACCOUNT}:{API_ID}/dev/POST/@connections/abc="
+    assert effective(EVERYTHING, boundary, "execute-api:ManageConnections", post)
 
 
 def test_the_readme_shows_the_policy_file():

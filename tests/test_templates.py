@@ -8,14 +8,17 @@ from __future__ import annotations
 
 import importlib
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
 
+import iam_conditions
 import pytest
 import yaml
 
 from chatlib.deploy import CHAT_TEMPLATE
+from chatlib.deploy.boundary import boundary_arn, function_boundary
 from chatlib.deploy.changes import ResourceChange, compare_templates, render_changes
 from chatlib.deploy.template import Resolver, TemplateError, load_template, route_handlers
 
@@ -153,7 +156,8 @@ def test_table_log_groups_alarms_and_api_are_declared_as_aws_expects():
     declared = resources("rooms")
     table = declared["ConnectionsTable"]["Properties"]
     assert table["BillingMode"] == "PAY_PER_REQUEST"
-    assert table["SSESpecification"] == {"SSEEnabled": True}
+    # the AWS-owned key (free): SSEEnabled true would pick the AWS-managed key, billed by KMS
+    assert "SSESpecification" not in table
     assert table["TimeToLiveSpecification"] == {"AttributeName": "ttl", "Enabled": True}
     assert sorted(i["IndexName"] for i in table["GlobalSecondaryIndexes"]) == [
         "roomId-index",
@@ -241,6 +245,111 @@ def test_outputs_name_the_websocket_and_callback_urls_and_the_table():
         "TableName": "ConnectionsTable",
         "ApiId": "a1b2c3",
     }
+
+
+def test_outputs_use_the_partitions_domain():
+    """``${AWS::URLSuffix}``, not a spelled-out amazonaws.com: China's regions differ."""
+    outputs = Resolver(
+        load_template(CHAT),
+        CODE,
+        pseudo={**PSEUDO, "AWS::Region": "cn-north-1", "AWS::URLSuffix": "amazonaws.com.cn"},
+        ref=lambda name: {"ChatApi": "a1b2c3"}.get(name, name),
+    ).outputs()
+    assert outputs["WebSocketUrl"] == "wss://a1b2c3.execute-api.cn-north-1.amazonaws.com.cn/dev"
+    assert outputs["CallbackUrl"].startswith(
+        "https://a1b2c3.execute-api.cn-north-1.amazonaws.com.cn/"
+    )
+
+
+# ---------------------------------------------------------------------- what AWS would reject
+_REFERENCE = re.compile(r"<(?:Ref|GetAtt) (\w+)[.>]")
+
+
+def dependencies(template: dict, step: str) -> dict[str, set[str]]:
+    """Each included resource's direct dependencies as CloudFormation reads them: ``Ref``,
+    ``Fn::GetAtt`` and ``Fn::Sub`` references in the branches this step takes, and
+    ``DependsOn``."""
+    resolver = Resolver(template, {**CODE, "Step": step}, pseudo=PSEUDO)
+    graph = {}
+    for logical_id, resource in resolver.resources().items():
+        referenced = set(_REFERENCE.findall(json.dumps(resource["Properties"])))
+        depends_on = template["Resources"][logical_id].get("DependsOn", [])
+        depends_on = [depends_on] if isinstance(depends_on, str) else depends_on
+        graph[logical_id] = (referenced | set(depends_on)) & set(template["Resources"])
+    return graph
+
+
+def created_before(graph: dict[str, set[str]], logical_id: str) -> set[str]:
+    seen, todo = set(), list(graph[logical_id])
+    while todo:
+        name = todo.pop()
+        if name not in seen:
+            seen.add(name)
+            todo.extend(graph.get(name, ()))
+    return seen
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_the_stage_is_created_after_every_route(step):
+    """An auto-deployed stage deploys the API when it is created; API Gateway refuses that
+    while the API has no route ("At least one route is required before deploying the Api")."""
+    template = load_template(CHAT)
+    graph = dependencies(template, step)
+    routes = {k for k, v in resources(step).items() if v["Type"] == "AWS::ApiGatewayV2::Route"}
+    assert len(routes) == 4
+    assert routes <= created_before(graph, "ChatStage")
+    del template["Resources"]["ChatStage"]["DependsOn"]  # what the check catches
+    assert not routes & created_before(dependencies(template, step), "ChatStage")
+
+
+def test_access_logs_go_to_the_log_groups_arn_without_the_star():
+    """``!GetAtt AccessLogGroup.Arn`` ends in ``:*``, which a WebSocket stage has refused."""
+    declared = Resolver(
+        load_template(CHAT),
+        {**CODE, "AccessLogging": "on"},
+        pseudo=PSEUDO,
+        ref=lambda name: {"AccessLogGroup": "/aws/apigateway/chat-access"}.get(name, name),
+    ).resources()
+    settings = declared["ChatStage"]["Properties"]["AccessLogSettings"]
+    assert settings["DestinationArn"] == (
+        "arn:aws:logs:eu-west-1:111122223333:log-group:/aws/apigateway/chat-access"
+    )
+
+
+def _concrete(name: str, attribute: str | None = None) -> str:
+    """Physical ids and ARNs as AWS would give them, for the stack ``chat``."""
+    return {
+        "ChatApi": "a1b2c3d4e5",
+        "ConnectionsTable": "chat-ConnectionsTable-A1B2C3D4E5F6",
+        "ConnectionsTable.Arn": "arn:aws:dynamodb:eu-west-1:111122223333:table/"
+        "chat-ConnectionsTable-A1B2C3D4E5F6",
+        "TokenSecret": "arn:aws:secretsmanager:eu-west-1:111122223333:secret:"
+        "chat-token-secret-AbCdEf",
+    }.get(f"{name}.{attribute}" if attribute else name, f"<{name}>")
+
+
+@pytest.mark.parametrize("step", STEPS)
+def test_every_role_is_under_the_stacks_path_and_within_its_boundary(step):
+    """The deploy policy allows roles only under ``/chatlib/<stack>/`` and with the stack's
+    boundary; a role's effective permissions are its policy and the boundary, so each
+    statement the functions need must be inside the boundary too, or it fails on AWS."""
+    declared = Resolver(
+        load_template(CHAT), {**CODE, "Step": step}, pseudo=PSEUDO, ref=_concrete,
+        get_att=_concrete,
+    ).resources()  # fmt: skip
+    boundary = function_boundary("chat")
+    roles = {k: v for k, v in declared.items() if v["Type"] == "AWS::IAM::Role"}
+    assert len(roles) == (5 if step == "auth" else 4)
+    for logical_id, role in roles.items():
+        assert role["Properties"]["Path"] == "/chatlib/chat/"
+        assert role["Properties"]["PermissionsBoundary"] == boundary_arn("chat", "111122223333")
+        for statement in statements(role):
+            for action in as_list(statement["Action"]):
+                for resource in as_list(statement["Resource"]):
+                    assert iam_conditions.evaluate(boundary, action, resource), (
+                        f"{logical_id}: {action} on {resource} is outside the boundary"
+                    )
+    assert declared["ChatApi"]["Properties"]["Tags"] == {"chatlib:stack": "chat"}
 
 
 # ---------------------------------------------------------------------- the resolver itself

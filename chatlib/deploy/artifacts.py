@@ -19,7 +19,7 @@ __all__ = ["default_bucket_name", "delete_bucket", "ensure_bucket", "upload_pack
 def default_bucket_name(stack_name: str) -> str:
     sts = boto3.client("sts")
     account = sts.get_caller_identity()["Account"]
-    return f"{stack_name.lower()}-artifacts-{account}-{sts.meta.region_name}"[:63]
+    return f"{stack_name.lower()}-artifacts-{account}-{sts.meta.region_name}"
 
 
 def ensure_bucket(name: str) -> bool:

@@ -82,22 +82,42 @@ def follow_events(
         time.sleep(poll_seconds)
 
 
-def failure(cloudformation: Any, stack_name: str, status: str, *, since: float) -> DeployFailed:
+#: Stack-level statuses that start an operation (a rollback is part of the one before it).
+_OPERATION_STARTS = {
+    "CREATE_IN_PROGRESS",
+    "UPDATE_IN_PROGRESS",
+    "DELETE_IN_PROGRESS",
+    "IMPORT_IN_PROGRESS",
+}
+
+
+def failure(cloudformation: Any, stack_name: str, status: str) -> DeployFailed:
     events = cloudformation.describe_stack_events(StackName=stack_name)["StackEvents"]
-    return failure_from_events(stack_name, status, events, since=since)
+    return failure_from_events(stack_name, status, events)
 
 
-def failure_from_events(
-    stack_name: str, status: str, events: list[dict[str, Any]], *, since: float = 0
-) -> DeployFailed:
+def failure_from_events(stack_name: str, status: str, events: list[dict[str, Any]]) -> DeployFailed:
     """The error for a stack that ended in ``status``: each failed resource and its reason,
-    oldest first (the first one is usually the cause; the rest are its consequences)."""
+    oldest first (the first one is usually the cause; the rest are its consequences).
+
+    Only the last operation's failures count: the events after the newest one in which the
+    stack itself started an operation. ``events`` are newest first, as DescribeStackEvents
+    returns them; their order is CloudFormation's, so this machine's clock (possibly off by
+    minutes) plays no part.
+    """
+    latest: list[dict[str, Any]] = []
+    for event in events:  # newest first: stop at the start of the last operation
+        if (
+            event.get("LogicalResourceId") == stack_name
+            and event["ResourceStatus"] in _OPERATION_STARTS
+        ):
+            break
+        latest.append(event)
     reasons = tuple(
         f"{event.get('LogicalResourceId')} ({event.get('ResourceType')}): "
         f"{event.get('ResourceStatusReason', 'no reason given')}"
-        for event in reversed(events)
+        for event in reversed(latest)
         if event["ResourceStatus"].endswith("_FAILED")
-        and event["Timestamp"].timestamp() >= since - 1
     )
     detail = "\n  ".join(reasons) if reasons else "CloudFormation gave no resource reason."
     return DeployFailed(

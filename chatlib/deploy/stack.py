@@ -16,7 +16,6 @@ stack was left in, not a bare waiter error; "no changes" is a result, not an err
 
 from __future__ import annotations
 
-import time
 import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -33,6 +32,7 @@ from chatlib.deploy.artifacts import (
     ensure_bucket,
     upload_package,
 )
+from chatlib.deploy.boundary import ensure_boundary, uses_boundary
 from chatlib.deploy.changes import (
     ResourceChange,
     compare_templates,
@@ -48,6 +48,7 @@ from chatlib.deploy.events import (
     follow_events,
     stack_status,
 )
+from chatlib.deploy.names import check_stack_name
 from chatlib.deploy.package import CodePackage, build_package
 from chatlib.deploy.template import Resolver, load_template, template_body
 from chatlib.errors import DeployFailed
@@ -114,7 +115,6 @@ class DeployPlan:
             progress(f"No changes: stack {self.stack_name} already matches the template.")
             outputs = stack_outputs(self.stack_name)
             return DeployResult(self.stack_name, stack_status(self.stack_name) or "?", outputs)
-        started = time.time()
         seen = event_ids(cloudformation, self.stack_name)
         try:
             cloudformation.execute_change_set(ChangeSetName=self.change_set_id)
@@ -135,7 +135,7 @@ class DeployPlan:
             poll_seconds=poll_seconds or (0.2 if self.emulated else 5.0),
         )
         if status not in _DONE:
-            raise failure(cloudformation, self.stack_name, status, since=started)
+            raise failure(cloudformation, self.stack_name, status)
         outputs = _outputs(self, progress)
         progress(f"Stack {self.stack_name}: {status}.")
         return DeployResult(self.stack_name, status, outputs, list(self.changes))
@@ -154,10 +154,16 @@ def plan_deploy(
     emulated = is_emulated(cloudformation)
     document = load_template(template)
     values = dict(parameters or {})
-    package = None
-    if {"CodeBucket", "CodeKey"} <= set(document.get("Parameters", {})):
-        package = build_package()
+    code = {"CodeBucket", "CodeKey"} <= set(document.get("Parameters", {}))
+    placeholders = dict.fromkeys(("CodeBucket", "CodeKey"), "-") if code else {}
+    # unknown or invalid parameters fail here, before AWS is asked
+    Resolver(document, {**placeholders, **values})
+    if code:
         bucket = bucket or default_bucket_name(stack_name)
+    check_stack_name(stack_name, document, bucket=bucket if code else None)
+    package = None
+    if code:
+        package = build_package()
         if ensure_bucket(bucket):
             progress(f"Created bucket {bucket}.")
         uploaded = upload_package(bucket, package)
@@ -166,15 +172,24 @@ def plan_deploy(
             f"({package.size / 1024:.0f} KiB, {len(package.files)} files)."
         )
         values.update(CodeBucket=bucket, CodeKey=package.key)
-    Resolver(document, values)  # unknown or invalid parameters fail here, before AWS is asked
+    if uses_boundary(document):
+        ensure_boundary(stack_name, progress)
 
     change_set_type = _prepare_stack(cloudformation, stack_name, progress)
+    previous: list[str] = []
+    if change_set_type == "UPDATE":  # omitted parameters keep their values, not the defaults
+        values, previous = _keep_previous_values(cloudformation, stack_name, document, values)
     created = cloudformation.create_change_set(
         StackName=stack_name,
         ChangeSetName=f"chatlib-{uuid.uuid4().hex[:12]}",
         ChangeSetType=change_set_type,
         TemplateBody=template_body(template),
-        Parameters=[{"ParameterKey": k, "ParameterValue": str(v)} for k, v in values.items()],
+        Parameters=[
+            {"ParameterKey": k, "UsePreviousValue": True}
+            if k in previous
+            else {"ParameterKey": k, "ParameterValue": str(v)}
+            for k, v in values.items()
+        ],
         Capabilities=["CAPABILITY_IAM"],
     )
     plan = DeployPlan(
@@ -251,9 +266,7 @@ def teardown_stack(
                 WaiterConfig={"Delay": 1 if emulated else 5, "MaxAttempts": 720},
             )
         except WaiterError:
-            raise failure(
-                cloudformation, stack_name, stack_status(stack_name) or "?", since=0
-            ) from None
+            raise failure(cloudformation, stack_name, stack_status(stack_name) or "?") from None
         progress(f"Stack {stack_name}: DELETE_COMPLETE.")
     else:
         progress(f"Stack {stack_name} does not exist.")
@@ -279,6 +292,33 @@ def _prepare_stack(cloudformation: Any, stack_name: str, progress: Progress) -> 
             status=status,
         )
     return "UPDATE"
+
+
+def _keep_previous_values(
+    cloudformation: Any,
+    stack_name: str,
+    document: Mapping[str, Any],
+    values: Mapping[str, str],
+) -> tuple[dict[str, str], list[str]]:
+    """On an update, each parameter the caller left out keeps the stack's current value.
+
+    CloudFormation applies a parameter's *default* to an update that omits it, so a bare
+    redeploy of an auth stack (``Step`` defaults to ``rooms``) would remove its authorizer and
+    open ``$connect``. Each omitted parameter whose current value is not its default is sent
+    as ``UsePreviousValue`` (one still at its default may stay omitted: the result is the
+    same, and moto then sees no change). Returns the values now in force and the names sent
+    as ``UsePreviousValue``.
+    """
+    _, deployed = _deployed(cloudformation, stack_name)
+    declared = document.get("Parameters", {})
+    previous = [
+        name
+        for name, spec in declared.items()
+        if name not in values
+        and name in deployed
+        and (deployed[name] != str(spec.get("Default")) or deployed[name] == "****")
+    ]
+    return {**values, **{name: deployed[name] for name in previous}}, previous
 
 
 def _described_changes(cloudformation: Any, change_set_id: str) -> list[ResourceChange]:
