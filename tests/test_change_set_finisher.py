@@ -194,3 +194,22 @@ def test_an_update_with_nothing_to_do_is_a_failed_change_set_with_aws_reason(sta
     assert (described["Status"], described["ExecutionStatus"]) == ("FAILED", "UNAVAILABLE")
     assert described["StatusReason"].startswith("The submitted information didn't contain changes")
     assert described["Changes"] == []
+
+
+def test_an_update_keeping_every_parameter_skips_resources_their_condition_left_out(stack_name):
+    """``UsePreviousValue`` for a parameter still at its default: moto used to "update" the
+    conditioned-out topic that refers to it, and crashed."""
+    template = json.loads(json.dumps(API_ONLY))
+    template["Parameters"]["Volume"] = {"Type": "String", "Default": "quiet"}
+    template["Resources"]["Loud"]["Properties"] = {"TopicName": {"Ref": "Volume"}}
+    cloudformation = boto3.client("cloudformation")
+    created, _ = change_set(stack_name, template, [], kind="CREATE")
+    cloudformation.execute_change_set(ChangeSetName=created)
+    keep = [{"ParameterKey": "Volume", "UsePreviousValue": True}]
+    route = [{"ParameterKey": "Route", "ParameterValue": "goodbye"}]
+    updated, changes = change_set(stack_name, template, route + keep, kind="UPDATE")
+    assert [change["LogicalResourceId"] for change in changes] == ["Route"]
+    cloudformation.execute_change_set(ChangeSetName=updated)
+    cloudformation.get_waiter("stack_update_complete").wait(
+        StackName=stack_name, WaiterConfig={"Delay": 1, "MaxAttempts": 5}
+    )

@@ -56,7 +56,28 @@ def install() -> None:
     execute_change_set.finishes_with_the_bridge = True  # type: ignore[attr-defined]
     CloudFormationBackend.execute_change_set = execute_change_set
     ChangeSet.diff = _diff_as_aws_would(ChangeSet.diff)
+    ChangeSet.apply = _defaults_as_unchanged(ChangeSet.apply)
     _no_changes_as_aws_says(CloudFormationBackend, CloudFormationResponse)
+
+
+def _defaults_as_unchanged(moto_apply: Callable[[Any], None]) -> Callable[[Any], None]:
+    """``UsePreviousValue`` for a parameter still at its default (what a careful update sends
+    for everything it leaves out) made moto see a changed parameter, and "update" resources
+    that refer to it even where their ``Condition`` had kept them from being created (a crash).
+    Such a parameter is left out of what moto applies: its value is the same either way."""
+
+    def apply(self: Any) -> None:
+        if not self.change_set_name.startswith(CHATLIB_CHANGE_SETS):
+            applied = self.stack.resource_map.input_parameters or {}
+            declared = self.template_dict.get("Parameters") or {}
+            self.parameters = {
+                key: value
+                for key, value in self.parameters.items()
+                if key in applied or str(declared.get(key, {}).get("Default")) != str(value)
+            }
+        moto_apply(self)
+
+    return apply
 
 
 def _no_changes_as_aws_says(backend: Any, responses: Any) -> None:
