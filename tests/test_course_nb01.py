@@ -89,8 +89,21 @@ def test_the_solution_passes():
     assert "5 items read in 3 pages" in verdict
 
 
+def never_moves_on(table, room_id, since_ms):
+    """The scaffold's loop with its last TODO left out: it asks for the first page forever."""
+    while True:
+        result = table.query(
+            IndexName="roomId-connectedAt-index",
+            KeyConditionExpression=Key("roomId").eq(room_id) & Key("connectedAt").gt(since_ms),
+        )
+        if "LastEvaluatedKey" not in result:
+            return [item["connectionId"] for item in result["Items"]]
+
+
 def test_an_untouched_exercise_is_not_answered_yet():
     assert nb01.check_joined_since(solution, None).startswith("Not answered yet")
+    scaffold = {**RECENT_INDEX, "KeySchema": None, "Projection": None}
+    assert nb01.check_joined_since(never_moves_on, scaffold).startswith("Not answered yet")
     untouched = nb01.check_joined_since(lambda table, room, since: None, RECENT_INDEX)
     assert untouched.startswith("Not answered yet")
 
@@ -105,6 +118,7 @@ def test_an_untouched_exercise_is_not_answered_yet():
         (mistake("expired_rows_kept", ttl_filter=False), "expired row"),
         (mistake("whole_items", projection=None), "ProjectionExpression"),
         (another_client, "no Query went through the table passed in"),
+        (never_moves_on, "ExclusiveStartKey for the next page"),
     ],
     ids=lambda value: getattr(value, "__name__", ""),
 )

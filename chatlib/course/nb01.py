@@ -26,7 +26,14 @@ import boto3
 
 from chatlib.table import TTL_ATTRIBUTE, table_definition
 
-__all__ = ["CHECK_TABLE", "INDEX_NAME", "PAGE_ITEMS", "check_joined_since", "watch_calls"]
+__all__ = [
+    "CHECK_TABLE",
+    "INDEX_NAME",
+    "MAX_CALLS",
+    "PAGE_ITEMS",
+    "check_joined_since",
+    "watch_calls",
+]
 
 #: The table the check creates (and deletes first, so the check can be run again).
 CHECK_TABLE = "chat-recent-check"
@@ -34,6 +41,8 @@ CHECK_TABLE = "chat-recent-check"
 INDEX_NAME = "roomId-connectedAt-index"
 #: Items per page the check asks DynamoDB for, to make several pages out of a few rows.
 PAGE_ITEMS = 2
+#: Calls after which a loop that never moves on to the next page is stopped.
+MAX_CALLS = 50
 
 _SINCE_MS = 1_700_000_300_000  # "five minutes ago" in the check's made-up clock
 # (connection id, room, connectedAt relative to _SINCE_MS in seconds, expired?)
@@ -60,19 +69,36 @@ def check_joined_since(
     ``joined_since(table, room_id, since_ms)`` must return the connection ids of ``room_id``
     whose ``connectedAt`` (ms) is after ``since_ms`` and whose ``ttl`` has not passed.
     """
-    if recent_index is None:
-        return "Not answered yet: define RECENT_INDEX and joined_since above, then run both cells."
+    if recent_index is None or _has_gaps(recent_index):
+        return "Not answered yet: fill in the TODO lines above, then run both cells."
     wrong_design = _design_problem(recent_index)
     if wrong_design:
         return f"Not quite: {wrong_design}"
     table = _fresh_table(recent_index)
     sent: list[dict[str, Any]] = []
     watch_calls(table, sent)
-    got = joined_since(table, "blue", _SINCE_MS)
+    try:
+        got = joined_since(table, "blue", _SINCE_MS)
+    except _Runaway:
+        return (
+            f"Not quite: your loop sent {MAX_CALLS} Queries without getting further; pass "
+            "result['LastEvaluatedKey'] back as ExclusiveStartKey for the next page."
+        )
+    except Exception as error:  # the learner's code: any failure is a finding
+        return f"Not quite: joined_since raised {type(error).__name__}: {error}"
     if got is None:
         return "Not answered yet: joined_since returns None; complete it and run both cells."
     got = {str(connection_id) for connection_id in got}
     return _verdict(got, sent)
+
+
+class _Runaway(Exception):
+    """Raised into the learner's loop when it keeps asking for the same page."""
+
+
+def _has_gaps(index: Any) -> bool:
+    """Whether the scaffold's ``None`` placeholders are still in ``RECENT_INDEX``."""
+    return isinstance(index, dict) and None in (index.get("KeySchema"), index.get("Projection"))
 
 
 def _design_problem(index: Any) -> str | None:
@@ -135,6 +161,8 @@ def watch_calls(table: Any, sent: list[dict[str, Any]]) -> None:
     events = table.meta.client.meta.events
 
     def before(params: dict[str, Any], model: Any, **_: Any) -> None:
+        if len(sent) >= MAX_CALLS:
+            raise _Runaway(model.name)
         if model.name in {"Query", "Scan"}:
             params.setdefault("Limit", PAGE_ITEMS)
         sent.append({"operation": model.name, "params": dict(params), "scanned": 0})
