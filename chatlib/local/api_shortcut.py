@@ -1,28 +1,36 @@
-"""The local shortcut: the chat's API defined with boto3 calls, before CloudFormation is taught.
+"""The local shortcut: a WebSocket API and its functions defined in one call.
 
-Notebooks 02, 03 and 06 need a deployed chat before notebook 04 teaches the template. This
-makes the same ``apigatewayv2`` and ``lambda`` control-plane calls a template would, in the
-embedded AWS, so the local gateway serves exactly what was defined. It is not a deploy: no
-stack, no roles worth the name, no package. The route table comes from
-``infra_cfn/chat.yaml`` itself (:func:`chatlib.deploy.route_handlers`), so the shortcut and
-the template cannot disagree about which handler serves which route.
+Notebook 02 makes these calls by hand (``iam create_role``, ``lambda create_function`` with
+a zip, ``apigatewayv2 create_api``/``create_integration``/``create_route``/``create_stage``,
+``lambda add_permission``); :func:`define_api_shortcut` is the same in one call, for the
+notebooks and tests that need a chat before notebook 04 teaches the template. It makes the
+same control-plane calls a template would, so the local gateway serves exactly what was
+defined. It is not a deploy: no stack, and one role without policies for every function.
 
-Note what the local runtime does with the functions' code: it runs the ``Handler`` from the
-installed ``chatlib`` (or from the function's own ``PYTHONPATH``), not the uploaded zip,
-which here is a placeholder.
+The code: every function gets one zip holding chatlib's Lambda code and PyJWT (what
+:func:`chatlib.deploy.build_package` packs) plus, when ``environment["PYTHONPATH"]`` names
+folders, every file in them at the zip's root (so ``Handler: my_module.handler`` finds
+``my_module.py``). ``PYTHONPATH`` itself is not passed on: a path on this machine means
+nothing to Lambda. The local runtime runs that zip, as Lambda would.
+
+:func:`define_chat_shortcut` routes as ``infra_cfn/chat.yaml`` does at a teaching step (the
+route table comes from the template itself, :func:`chatlib.deploy.route_handlers`).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
 
+from chatlib.deploy.package import build_package
 from chatlib.deploy.template import CHAT_TEMPLATE, load_template, route_handlers
 from chatlib.table import create_connection_table
 
@@ -53,10 +61,32 @@ class DefinedApi:
     function_names: dict[str, str]  # route key (or "authorizer") -> function name
 
 
-def _placeholder_zip() -> bytes:
+_SKIPPED = {"__pycache__", ".ipynb_checkpoints"}
+
+
+def code_zip(folders: list[str]) -> bytes:
+    """chatlib's Lambda package plus every file of ``folders`` at the zip's root."""
     buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("README.txt", "The local runtime runs the Handler from chatlib itself.\n")
+    with (
+        zipfile.ZipFile(io.BytesIO(build_package().data)) as packaged,
+        zipfile.ZipFile(buffer, "w", compression=zipfile.ZIP_DEFLATED) as archive,
+    ):
+        taken = {name.split("/")[0] for name in packaged.namelist()}
+        for info in packaged.infolist():
+            archive.writestr(info, packaged.read(info))
+        for folder in folders:
+            root = Path(folder)
+            for path in sorted(root.rglob("*")):
+                relative = path.relative_to(root)
+                if not path.is_file() or any(
+                    part in _SKIPPED or part.startswith(".") for part in relative.parts
+                ):
+                    continue
+                if relative.parts[0] in taken:
+                    raise ValueError(f"{path}: the zip already has {relative.parts[0]!r}")
+                info = zipfile.ZipInfo(relative.as_posix(), date_time=(1980, 1, 1, 0, 0, 0))
+                info.external_attr = 0o644 << 16
+                archive.writestr(info, path.read_bytes(), zipfile.ZIP_DEFLATED)
     return buffer.getvalue()
 
 
@@ -77,6 +107,7 @@ def _function(
     role: str,
     environment: Mapping[str, str],
     timeout: int,
+    code: bytes,
 ) -> str:
     settings = {
         "Handler": handler,
@@ -86,13 +117,24 @@ def _function(
         "Runtime": "python3.12",
     }
     try:
-        return lambda_client.update_function_configuration(FunctionName=name, **settings)[
+        lambda_client.update_function_configuration(FunctionName=name, **settings)
+    except lambda_client.exceptions.ResourceNotFoundException:
+        return lambda_client.create_function(FunctionName=name, Code={"ZipFile": code}, **settings)[
             "FunctionArn"
         ]
-    except lambda_client.exceptions.ResourceNotFoundException:
-        return lambda_client.create_function(
-            FunctionName=name, Code={"ZipFile": _placeholder_zip()}, **settings
-        )["FunctionArn"]
+    return lambda_client.update_function_code(FunctionName=name, ZipFile=code)["FunctionArn"]
+
+
+def _allow_api_gateway(lambda_client: Any, function_arn: str, source_arn: str) -> None:
+    """``lambda add_permission``: API Gateway may invoke the function from ``source_arn``."""
+    statement = "apigateway-" + "".join(c if c.isalnum() else "-" for c in source_arn.split(":")[5])
+    lambda_client.add_permission(
+        FunctionName=function_arn,
+        StatementId=statement[:100],
+        Action="lambda:InvokeFunction",
+        Principal="apigateway.amazonaws.com",
+        SourceArn=source_arn,
+    )
 
 
 def define_api_shortcut(
@@ -110,11 +152,15 @@ def define_api_shortcut(
 
     ``routes`` maps route keys to handler paths, e.g. ``{"$connect": "chatlib.handlers.
     connect.handler"}``. An existing API of the same name is deleted first, so the result
-    is exactly what was asked for; functions are created or updated in place.
+    is exactly what was asked for; functions are created or updated in place (code too),
+    and each gets the invoke permission for its route.
     """
     apigateway, lambda_client = boto3.client("apigatewayv2"), boto3.client("lambda")
     region = apigateway.meta.region_name
     prefix = function_prefix or name
+    environment = dict(environment or {})
+    folders = [f for f in environment.pop("PYTHONPATH", "").split(os.pathsep) if f]
+    code = code_zip(folders)
     for api in apigateway.get_apis().get("Items", []):
         if api["Name"] == name and api.get("ProtocolType") == "WEBSOCKET":
             apigateway.delete_api(ApiId=api["ApiId"])
@@ -129,6 +175,10 @@ def define_api_shortcut(
             f"{function_arn}/invocations"
         )
 
+    def execute_api(function_arn: str, resource: str) -> str:
+        account = function_arn.split(":")[4]
+        return f"arn:aws:execute-api:{region}:{account}:{api_id}/{resource}"
+
     names: dict[str, str] = {}
     authorizer_id = None
     if authorizer is not None:
@@ -138,8 +188,9 @@ def define_api_shortcut(
             name=names["authorizer"],
             handler=authorizer.handler,
             role=role,
-            environment=environment or {},
+            environment=environment,
             timeout=timeout,
+            code=code,
         )
         authorizer_id = apigateway.create_authorizer(
             ApiId=api_id,
@@ -148,6 +199,7 @@ def define_api_shortcut(
             AuthorizerUri=uri(arn),
             IdentitySource=list(authorizer.identity_sources),
         )["AuthorizerId"]
+        _allow_api_gateway(lambda_client, arn, execute_api(arn, f"authorizers/{authorizer_id}"))
     for route_key, handler in routes.items():
         function_name = f"{prefix}-{route_key.strip('$') or 'route'}"
         names[route_key] = function_name
@@ -156,9 +208,11 @@ def define_api_shortcut(
             name=function_name,
             handler=handler,
             role=role,
-            environment=environment or {},
+            environment=environment,
             timeout=timeout,
+            code=code,
         )
+        _allow_api_gateway(lambda_client, arn, execute_api(arn, f"*/{route_key}"))
         integration_id = apigateway.create_integration(
             ApiId=api_id, IntegrationType="AWS_PROXY", IntegrationUri=uri(arn)
         )["IntegrationId"]

@@ -6,16 +6,15 @@ moto's CloudFormation creates the table, roles, functions, log groups and permis
   ``AWS::SecretsManager::Secret`` (no model for them),
 * ignores the table's ``TimeToLiveSpecification``,
 * on an update, keeps functions' configuration and roles' inline policies as they were,
-* leaves outputs that refer to skipped resources unresolved.
+* leaves outputs and permissions' ``SourceArn`` that refer to skipped resources unresolved.
 
 After moto has run a change set, :func:`reconcile` makes moto's services hold what the
 template declares, through the same boto3 control-plane calls: the API with its routes,
 integrations, authorizers and stage in ``apigatewayv2`` (so the local gateway serves exactly
-the deployed stack), the alarms, TTL, function configuration and role policies; and it
-resolves the outputs. Nothing here runs against AWS: the deploy helper reaches this module
-only through :mod:`chatlib.deploy.emulator`, when the endpoint the clients talk to is not
-AWS's. Each step reports a line, like a stack event, marked as the
-bridge's.
+the deployed stack), the alarms, TTL, function configuration, role policies and invoke
+permissions (the local gateway checks them); and it resolves the outputs. Nothing here runs
+against AWS: the deploy helper reaches this module only through :mod:`chatlib.deploy.emulator`,
+when the endpoint the clients talk to is not AWS's. Each step reports a line, as a stack event.
 """
 
 from __future__ import annotations
@@ -28,6 +27,7 @@ from typing import Any
 import boto3
 
 from chatlib.deploy.template import Resolver
+from chatlib.local.bridge_permissions import put_permission
 from chatlib.table import enable_ttl
 
 __all__ = ["outputs", "reconcile", "remove"]
@@ -142,6 +142,8 @@ def reconcile(
             _configure_function(view.ref(logical_id), resolver.resource(logical_id)["Properties"])
         elif resource_type == "AWS::IAM::Role":
             _put_role_policies(view.ref(logical_id), resolver.resource(logical_id)["Properties"])
+        elif resource_type == "AWS::Lambda::Permission":
+            put_permission(logical_id, resolver.resource(logical_id)["Properties"])
     for logical_id, resource_type in declared.items():
         if resource_type == _ALARM:
             _put_alarm(stack_name, logical_id, resolver.resource(logical_id)["Properties"])

@@ -37,6 +37,13 @@ everything when moto has been quiet for a moment (no request in flight for 20 ms
 freezes the survivors (``gc.freeze``), so the next walk covers only what is new since.
 
 The functions, which are the code that ships to Lambda, are not touched by any of this.
+
+One addition is not about speed: :data:`FUNCTION_CODE_PATH`, an emulator-only route that
+hands out a function's deployment package. On AWS, ``GetFunction`` answers with
+``Code.Location``, a presigned URL from which the zip can be downloaded; moto gives no such
+URL (none for a ``ZipFile`` function, an unreachable one for S3 code) though it keeps the
+bytes. The local Lambda runtime reads the zip from here (:mod:`chatlib.local.gateway.
+function_code`) so that it runs the code a function was created with, as Lambda does.
 """
 
 from __future__ import annotations
@@ -56,6 +63,7 @@ from typing import Any
 
 __all__ = [
     "FAST_OPERATIONS",
+    "FUNCTION_CODE_PATH",
     "FREEZE_AT_THE_LATEST_SECONDS",
     "FREEZE_EVERY_SECONDS",
     "QUIET_SECONDS",
@@ -75,6 +83,10 @@ FREEZE_AT_THE_LATEST_SECONDS = 10.0
 
 #: The read operations answered by ``json.dumps`` instead of moto's serializer.
 FAST_OPERATIONS = frozenset({"Query", "Scan", "GetItem"})
+
+#: The emulator-only route that answers a function's zip: ``GET …?FunctionName=<arn>``
+#: (under ``/moto-api/``, moto's own prefix for what no AWS service has).
+FUNCTION_CODE_PATH = "/moto-api/chatlib/function-code"
 
 #: Requests moto answers at once (a deploy's CloudFormation calls and the chat's reads).
 SERVER_THREADS = 8
@@ -98,6 +110,7 @@ def install() -> None:
     _project_strings_directly()
     _lex_each_expression_once()
     _remember_what_never_changes()
+    _serve_function_code()
     _installed = True
 
 
@@ -214,6 +227,37 @@ def _remember_what_never_changes() -> None:
         return known[host]
 
     DomainDispatcherApplication.get_backend_for_host = get_backend_for_host
+
+
+def _serve_function_code() -> None:
+    """Add :data:`FUNCTION_CODE_PATH` to moto's own API (``/moto-api/…``): the zip moto keeps
+    for a function (given as ``ZipFile`` or read from S3 when it was created or updated), with
+    its ``CodeSha256`` in a header."""
+    from urllib.parse import parse_qs, urlsplit
+
+    from moto.awslambda.models import lambda_backends
+    from moto.moto_api._internal import urls
+
+    def function_code(request: Any, full_url: str, headers: Any) -> Any:
+        names = parse_qs(urlsplit(full_url).query).get("FunctionName", [])
+        arn = names[0] if names else ""
+        parts = arn.split(":")
+        if len(parts) < 7 or parts[2] != "lambda" or parts[5] != "function":
+            message = "FunctionName must be a function ARN (arn:aws:lambda:…:function:name)"
+            return 400, {"Content-Type": "application/json"}, json.dumps({"message": message})
+        region, account, name = parts[3], parts[4], parts[6]
+        try:
+            function = lambda_backends[account][region].get_function(name)
+        except Exception:  # moto's UnknownFunctionException and its kin
+            message = f"Function not found: {arn}"
+            return 404, {"Content-Type": "application/json"}, json.dumps({"message": message})
+        return (
+            200,
+            {"Content-Type": "application/zip", "X-Code-Sha256": function.code_sha_256},
+            function.code_bytes,
+        )
+
+    urls.url_paths["{0}" + FUNCTION_CODE_PATH + "$"] = function_code
 
 
 class RequestActivity:

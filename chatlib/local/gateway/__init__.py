@@ -8,8 +8,10 @@
     connections     the live connections and their time limits
     served_apis     the deployed APIs, read from the control plane and kept for a moment
     deployment      what is deployed: the API, routes, integrations, authorizer, functions
+    invoke_permission  may API Gateway invoke a function? its resource policy decides (pure)
     management_api  ``@connections`` over HTTP
     lambda_runtime  function instances in child processes (lambda_worker is their main)
+    function_code   each function's zip, unpacked once per CodeSha256, for its instances
     function_logs   each instance's output shipped to CloudWatch Logs in batches
     narration       the gateway's own log lines: what each handler did, tokens masked
     stack           the embedded AWS plus the gateway, in the background, for notebooks

@@ -2,16 +2,27 @@
 
 The local gateway serves exactly this. It reads the control plane (moto's, locally; the same
 calls would read AWS's) and never a description of its own: a route that is not defined is
-not served, a function's handler, environment and timeout are the ones Lambda reports.
+not served, a function's handler, environment, timeout and code (``CodeSha256``) are the
+ones Lambda reports. Each integration also gets Lambda's answer to "may API Gateway invoke
+this function from this route?", read from the function's policy (``GetPolicy``;
+:mod:`.invoke_permission`): a route whose function refuses is served as AWS serves it, with
+the failure the client would see.
 """
 
 from __future__ import annotations
 
+import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import boto3
+
+from chatlib.local.gateway.invoke_permission import (
+    authorizer_source_arn,
+    invoke_refusal,
+    route_source_arn,
+)
 
 __all__ = ["Authorizer", "Deployment", "FunctionConfig", "Route", "load_deployment"]
 
@@ -26,6 +37,11 @@ class FunctionConfig:
     environment: dict[str, str] = field(default_factory=dict)
     timeout: float = 3.0  # seconds
     memory_size: int = 128
+    code_sha256: str = ""  # new code, new instances (part of the instance pool's key)
+    #: Why API Gateway may not invoke it for the route (or authorizer) that names it here, or
+    #: None if its policy allows it. Not part of the pool key: a permission added later does
+    #: not restart the function.
+    invoke_refusal: str | None = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -122,8 +138,30 @@ def load_deployment(
                 environment=dict((config.get("Environment") or {}).get("Variables") or {}),
                 timeout=float(config.get("Timeout", 3)),
                 memory_size=int(config.get("MemorySize", 128)),
+                code_sha256=config.get("CodeSha256", ""),
             )
         return functions[arn]
+
+    policies: dict[str, dict[str, Any] | None] = {}
+
+    def invocable(arn: str, source_arn: str) -> FunctionConfig:
+        """The function as API Gateway may (or may not) invoke it from ``source_arn``."""
+        config = function(arn)
+        if config.arn not in policies:
+            try:
+                document = lambda_client.get_policy(FunctionName=config.arn)["Policy"]
+                policies[config.arn] = json.loads(document)
+            except lambda_client.exceptions.ResourceNotFoundException:
+                policies[config.arn] = None  # no policy at all: nobody may invoke it
+        return replace(
+            config, invoke_refusal=invoke_refusal(policies[config.arn], config.arn, source_arn)
+        )
+
+    region = apigateway.meta.region_name
+
+    def source(arn: str) -> tuple[str, str]:
+        """The region and account API Gateway presents: the function's account, here."""
+        return region, arn.split(":")[4]
 
     integrations = {
         i["IntegrationId"]: i for i in _paged(apigateway.get_integrations, ApiId=api["ApiId"])
@@ -136,10 +174,12 @@ def load_deployment(
             item = apigateway.get_authorizer(ApiId=api["ApiId"], AuthorizerId=authorizer_id)
             if item.get("AuthorizerType") != "REQUEST":
                 return None
+            arn = _function_arn(item["AuthorizerUri"])
+            source_arn = authorizer_source_arn(*source(arn), api["ApiId"], authorizer_id)
             authorizers[authorizer_id] = Authorizer(
                 authorizer_id=authorizer_id,
                 name=item.get("Name", ""),
-                function=function(_function_arn(item["AuthorizerUri"])),
+                function=invocable(arn, source_arn),
                 identity_sources=tuple(item.get("IdentitySource") or ()),
             )
         return authorizers[authorizer_id]
@@ -150,7 +190,9 @@ def load_deployment(
         integration = integrations.get(target.removeprefix("integrations/"))
         handler = None
         if integration and integration.get("IntegrationType") in {"AWS_PROXY", "AWS"}:
-            handler = function(_function_arn(integration.get("IntegrationUri", "")))
+            arn = _function_arn(integration.get("IntegrationUri", ""))
+            source_arn = route_source_arn(*source(arn), api["ApiId"], stage, item["RouteKey"])
+            handler = invocable(arn, source_arn)
         route_authorizer = None
         if item.get("AuthorizationType") == "CUSTOM" and item.get("AuthorizerId"):
             route_authorizer = authorizer(item["AuthorizerId"])
@@ -160,7 +202,6 @@ def load_deployment(
             authorizer=route_authorizer,
             two_way=bool(item.get("RouteResponseSelectionExpression")),
         )
-    region = apigateway.meta.region_name
     return Deployment(
         api_id=api["ApiId"],
         name=api.get("Name", ""),

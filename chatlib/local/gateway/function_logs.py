@@ -52,13 +52,18 @@ class FunctionLogs:
         self._queue_lock = threading.Lock()
         self._ship_lock = threading.Lock()  # one shipment at a time, in order
 
-    def append(self, function_name: str, line: str, stream: str | None = None) -> None:
+    def append(
+        self, function_name: str, line: str, stream: str | None = None, *, group: str = ""
+    ) -> None:
+        """Keep ``line`` under ``function_name``; with a ``stream``, queue it for the function's
+        log group (or for ``group``: API Gateway's execution log, say)."""
         self._lines[function_name].append(line)
         if self._client is not None and stream is not None:
             # CloudWatch Logs refuses an empty message; Lambda's agent keeps the blank line
             event = {"timestamp": int(time.time() * 1000), "message": line or " "}
+            key = (group or log_group_name(function_name), stream)
             with self._queue_lock:
-                self._queued.setdefault((log_group_name(function_name), stream), []).append(event)
+                self._queued.setdefault(key, []).append(event)
 
     def lines(self, function_name: str) -> list[str]:
         return list(self._lines.get(function_name, ()))

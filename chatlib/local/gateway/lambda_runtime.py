@@ -3,7 +3,8 @@
 Why processes: each function must see exactly its own environment variables, and a handler
 that hangs or crashes must not take the gateway with it. So every instance is a child
 process (:mod:`chatlib.local.gateway.lambda_worker`) started with the function's configured
-environment plus Lambda's reserved variables. Instances stay warm between invocations; a
+environment plus Lambda's reserved variables, running the function's own code: its zip,
+unpacked once per ``CodeSha256`` (:mod:`.function_code`). Instances stay warm between invocations; a
 busy function gets more instances (up to a limit), like Lambda's scaling. A handler that
 runs past its timeout is killed, as Lambda does, and the next invocation starts cold.
 
@@ -12,6 +13,16 @@ process ends, as Lambda reclaims idle execution environments; the next invocatio
 
 Everything a function prints goes to its log group, one stream per instance, in memory and in
 the embedded CloudWatch Logs (:mod:`.function_logs`).
+
+Lambda runs a function for API Gateway only if the function's policy allows it
+(:mod:`.invoke_permission`; the deployment says, per route, whether it does). A refused
+invocation never reaches the function: it fails with ``AccessDeniedException``, and the
+reason goes where API Gateway writes it, the stage's execution log
+(``API-Gateway-Execution-Logs_{apiId}/{stage}``), not the function's.
+
+Why this size: :class:`LambdaRuntime` is Lambda's invoke path in one place, the instance
+pools and what touches them (start with the function's code, invoke, refuse, release,
+retire, close); split, each part would reach into the others' pools and counters.
 """
 
 from __future__ import annotations
@@ -30,6 +41,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from chatlib.local.gateway.deployment import FunctionConfig
+from chatlib.local.gateway.function_code import FunctionCode, runtime_package_paths
 from chatlib.local.gateway.function_logs import FunctionLogs, new_log_stream_name
 
 __all__ = ["DEFAULT_IDLE_SECONDS", "FunctionLogs", "Invocation", "LambdaRuntime"]
@@ -42,6 +54,14 @@ log = logging.getLogger("chatlib.local.gateway.runtime")
 #: Lambda's init phase (starting the runtime, importing the handler) has its own 10 s limit;
 #: the function's timeout counts from the invocation.
 INIT_TIMEOUT_SECONDS = 10.0
+
+#: The instance's main, run by file name: ``-m chatlib…`` would import the workbook's chatlib.
+_WORKER = os.path.join(os.path.dirname(os.path.abspath(__file__)), "lambda_worker.py")
+
+
+def execution_log_group(api_id: str, stage: str) -> str:
+    """The log group API Gateway writes a stage's execution log to."""
+    return f"API-Gateway-Execution-Logs_{api_id}/{stage}"
 
 
 @dataclass
@@ -98,8 +118,16 @@ class LambdaRuntime:
         max_instances_per_function: int = 4,
         idle_seconds: float = DEFAULT_IDLE_SECONDS,
         logs_client: Any = None,
+        code: FunctionCode | None = None,
     ) -> None:
         self.base_environment = dict(base_environment)
+        if code is None:
+            if "AWS_ENDPOINT_URL" not in base_environment:
+                raise ValueError("base_environment has no AWS_ENDPOINT_URL to read code from")
+            code = FunctionCode(base_environment["AWS_ENDPOINT_URL"])
+        self.code = code
+        self._runtime_packages = json.dumps(runtime_package_paths())
+        self._execution_log_stream = uuid.uuid4().hex
         self.region = region
         self.max_instances = max_instances_per_function
         self.idle_seconds = idle_seconds
@@ -151,9 +179,31 @@ class LambdaRuntime:
         """Run ``function`` on ``event`` and return what it returned or raised."""
         self.in_flight += 1
         try:
+            if function.invoke_refusal is not None:
+                return await self._refuse(function, event)
             return await self._invoke(function, event, extra_environment)
         finally:
             self.in_flight -= 1
+
+    async def _refuse(self, function: FunctionConfig, event: dict[str, Any]) -> Invocation:
+        """Lambda refuses API Gateway: the function does not run; the stage's execution log
+        (in the embedded CloudWatch Logs at once, for whoever reads it next) says why."""
+        context = event.get("requestContext") or {}
+        request_id = str(context.get("requestId") or uuid.uuid4())
+        group = execution_log_group(str(context.get("apiId", "")), str(context.get("stage", "")))
+        self.logs.append(
+            group,
+            f"({request_id}) {function.invoke_refusal}",
+            self._execution_log_stream,
+            group=group,
+        )
+        log.warning("%s", function.invoke_refusal)
+        await asyncio.to_thread(self.logs.ship)
+        return Invocation(
+            request_id,
+            error_type="AccessDeniedException",
+            error_message=str(function.invoke_refusal),
+        )
 
     async def _invoke(
         self, function: FunctionConfig, event: dict[str, Any], extra_environment: dict[str, str]
@@ -214,6 +264,8 @@ class LambdaRuntime:
 
     async def prewarm(self, function: FunctionConfig, extra_environment: dict[str, str]) -> None:
         """Start one instance ahead of the first invocation, so that it is not a cold start."""
+        if function.invoke_refusal is not None:
+            return  # API Gateway will never run it: no instance to keep warm
         pool = self._pool(function, extra_environment)
         async with pool.available:
             if pool.idle or pool.size:
@@ -261,6 +313,7 @@ class LambdaRuntime:
             pool.idle.clear()
         self._pools.clear()
         await asyncio.to_thread(self.logs.ship)
+        self.code.close()
 
     async def _acquire(
         self, pool: _Pool, function: FunctionConfig, extra: dict[str, str]
@@ -293,16 +346,23 @@ class LambdaRuntime:
 
     async def _start(self, function: FunctionConfig, extra: dict[str, str]) -> _Instance:
         self.cold_starts += 1
+        task_root = await asyncio.to_thread(self.code.task_root, function.arn, function.code_sha256)
+        environment = lambda_environment(
+            function, self.region, {**self.base_environment, **extra}, task_root=task_root
+        )
         parent, child = socket.socketpair()
         try:
             process = await asyncio.create_subprocess_exec(
                 sys.executable,
-                "-m",
-                "chatlib.local.gateway.lambda_worker",
+                "-S",  # no site-packages: what the zip lacks, Lambda lacks too
+                "-P",  # nothing prepended to sys.path: the zip comes first
+                _WORKER,
                 function.handler,
                 str(child.fileno()),
+                self._runtime_packages,
                 pass_fds=(child.fileno(),),
-                env=lambda_environment(function, self.region, {**self.base_environment, **extra}),
+                cwd=task_root,
+                env=environment,
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE,
                 stderr=asyncio.subprocess.STDOUT,
@@ -330,12 +390,13 @@ class LambdaRuntime:
 
 
 def lambda_environment(
-    function: FunctionConfig, region: str, base: dict[str, str]
+    function: FunctionConfig, region: str, base: dict[str, str], *, task_root: str = ""
 ) -> dict[str, str]:
     """An instance's environment: Lambda's reserved variables, ``base`` (the local endpoints
     and credentials), and the function's own configuration, and nothing of this process's or
-    other functions'."""
+    other functions'. ``task_root`` is where its code is unpacked (``/var/task`` on Lambda)."""
     reserved = {
+        "LAMBDA_TASK_ROOT": task_root,
         "AWS_LAMBDA_FUNCTION_NAME": function.name,
         "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(function.memory_size),
         "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
