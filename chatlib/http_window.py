@@ -23,12 +23,15 @@ import selectors
 import socket
 import ssl
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 __all__ = ["HttpWindow", "Reply", "Request"]
+
+_OUT_OF_TIME = "not sent or not answered within the delivery's time budget"
 
 #: Errors that mean "the server closed this kept-alive connection meanwhile".
 _CLOSED_MEANWHILE = (
@@ -83,20 +86,38 @@ class HttpWindow:
         self._lock = threading.Lock()
 
     def exchange(
-        self, keys: Iterable[str], build: Callable[[str], Request]
+        self,
+        keys: Iterable[str],
+        build: Callable[[str], Request],
+        *,
+        deadline: float | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ) -> dict[str, Reply | Exception]:
         """One request per key (distinct keys; ``build(key)`` makes it just before it is sent);
         each key's reply, or the error that stopped it (an ``OSError``, an ``http.client``
-        error)."""
+        error).
+
+        ``deadline`` (a ``clock()`` time): no request is sent, resent or waited for after it;
+        the keys it leaves unanswered get a :class:`TimeoutError`. A step already under way
+        (one connect, send or read, each bounded by the timeout) may end after it.
+        """
         queue = deque(keys)
         answers: dict[str, Reply | Exception] = {}
+        expired = (lambda: False) if deadline is None else (lambda: clock() >= deadline)
+        if queue and expired():
+            return {key: TimeoutError(_OUT_OF_TIME) for key in queue}
         reused, new = self._check_out(min(self.window, len(queue)))
         connections = reused + new
-        exchange = _Exchange(build, answers, connections, new, self.timeout)
+        remaining = (lambda: None) if deadline is None else (lambda: max(0.0, deadline - clock()))
+        exchange = _Exchange(build, answers, connections, new, self.timeout, expired, remaining)
         try:
             while queue or exchange.in_flight():
-                while queue and exchange.free:
+                while queue and exchange.free and not expired():
                     exchange.send(exchange.free.pop(), queue.popleft(), may_resend=True)
+                if queue and expired():
+                    for key in queue:
+                        answers[key] = TimeoutError(_OUT_OF_TIME)
+                    queue.clear()
                 exchange.wait()
         finally:
             exchange.close()
@@ -177,8 +198,11 @@ class _Exchange:
         connections: list[http.client.HTTPConnection],
         new: list[http.client.HTTPConnection],
         timeout: float,
+        expired: Callable[[], bool],
+        remaining: Callable[[], float | None],
     ) -> None:
         self._build, self._answers, self._timeout = build, answers, timeout
+        self._expired, self._remaining = expired, remaining
         self.free = list(connections)
         self._unused = {id(connection) for connection in new}  # connected, nothing sent yet
         self._selector = selectors.DefaultSelector()
@@ -196,7 +220,7 @@ class _Exchange:
             )
         except (OSError, http.client.HTTPException) as error:
             connection.close()
-            if kept_alive and may_resend:
+            if kept_alive and may_resend and not self._expired():
                 self.send(connection, key, may_resend=False)  # now on a new connection
             else:
                 self._done(connection, key, error)
@@ -207,22 +231,30 @@ class _Exchange:
         )
 
     def wait(self) -> None:
-        """Take every answer that has arrived; if none comes within the timeout, give up on
-        every request in flight."""
+        """Take every answer that has arrived; if none comes within the timeout (or before
+        the deadline), give up on every request in flight."""
         if not self.in_flight():
             return
-        ready = self._selector.select(self._timeout)
+        remaining = self._remaining()
+        wait = self._timeout if remaining is None else min(self._timeout, remaining)
+        ready = self._selector.select(wait)
         if not ready:
+            reason = _OUT_OF_TIME if self._expired() else None
             for key in list(self._selector.get_map().values()):
                 connection, waiting_for, _ = key.data
                 self._selector.unregister(key.fileobj)
                 connection.close()
-                error = TimeoutError(f"no answer within {self._timeout} s")
+                error = TimeoutError(reason or f"no answer within {self._timeout} s")
                 self._done(connection, waiting_for, error)
             return
         for key, _ in ready:
             self._selector.unregister(key.fileobj)
-            self._receive(*key.data)
+            connection, waiting_for, resendable = key.data
+            if self._expired():  # reading may take a timeout each: the budget is spent
+                connection.close()
+                self._done(connection, waiting_for, TimeoutError(_OUT_OF_TIME))
+                continue
+            self._receive(connection, waiting_for, resendable)
 
     def _receive(self, connection: http.client.HTTPConnection, key: str, resendable: bool) -> None:
         try:
@@ -230,7 +262,7 @@ class _Exchange:
             response.read()
         except (OSError, http.client.HTTPException) as error:
             connection.close()
-            if resendable and isinstance(error, _CLOSED_MEANWHILE):
+            if resendable and isinstance(error, _CLOSED_MEANWHILE) and not self._expired():
                 self.send(connection, key, may_resend=False)
             else:
                 self._done(connection, key, error)

@@ -17,6 +17,19 @@ CONNECTION_TTL_SECONDS = 24 * 60 * 60
 #: window bought little locally, ``docs/performance.md``).
 FANOUT_MAX_IN_FLIGHT = 16
 
+#: How long one ``@connections`` request may wait for a connection, to send, or for its
+#: answer. API Gateway answers in tens of milliseconds; a request still unanswered after
+#: this is given up rather than holding up the rest of the room.
+POST_TIMEOUT_SECONDS = 2.0
+
+#: The most one delivery (a fan-out, its retries and their backoff) may start work within.
+#: A step already under way when it runs out may finish, so the sender's worst case is this
+#: plus two timeouts (:func:`chatlib.sender.worst_case_seconds`, 8 s), which leaves the
+#: function 2 s of its 10 s timeout (``infra_cfn/chat.yaml``) to read the table and answer.
+#: Before, 3 attempts of up to 5 s each plus backoff could take 18 s: Lambda stopped the
+#: function mid-fan-out and the sender never got its answer.
+SEND_BUDGET_SECONDS = 4.0
+
 #: Room and user ids: URL- and log-safe characters only, short enough to read.
 IDENTIFIER_PATTERN = r"[A-Za-z0-9_-]+"
 IDENTIFIER_MAX_LENGTH = 64

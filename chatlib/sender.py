@@ -10,6 +10,11 @@ retries them: at most :data:`MAX_ATTEMPTS` attempts in all, waiting a random tim
 1 s, then up to 2 s (exponential backoff with full jitter). A 410 (gone), 403 or 413 is an
 answer, never retried. A post that succeeds at once costs nothing more. In a fan-out, the
 posts to retry wait out one backoff together and go out again together.
+
+The whole delivery has a time budget (:data:`~chatlib.limits.SEND_BUDGET_SECONDS`): no
+request starts, and no retry is waited for, past it. The worst case
+(:func:`worst_case_seconds`) stays inside the function's timeout with room to answer, so
+Lambda never stops a handler halfway through a fan-out.
 """
 
 from __future__ import annotations
@@ -25,7 +30,7 @@ import boto3
 
 from chatlib.errors import ConfigurationError, ConnectionGone, ConnectionsApiError
 from chatlib.http_window import HttpWindow, Reply, Request
-from chatlib.limits import FANOUT_MAX_IN_FLIGHT
+from chatlib.limits import FANOUT_MAX_IN_FLIGHT, POST_TIMEOUT_SECONDS, SEND_BUDGET_SECONDS
 from chatlib.sigv4 import RequestSigner, signed_host
 
 __all__ = [
@@ -37,6 +42,7 @@ __all__ = [
     "backoff_delay",
     "connections_endpoint",
     "is_retryable",
+    "worst_case_seconds",
 ]
 
 #: Full ``@connections`` endpoint (scheme, host, port and stage path) to use instead of the
@@ -48,7 +54,7 @@ MAX_ATTEMPTS = 3
 #: No wait between attempts is longer than this (botocore's standard mode cap).
 MAX_BACKOFF_SECONDS = 20.0
 #: Seconds to wait for a connection, or for the next answer, before giving up on a post.
-TIMEOUT_SECONDS = 5.0
+TIMEOUT_SECONDS = POST_TIMEOUT_SECONDS
 
 #: What became of one post: ``None`` (delivered), :class:`ConnectionGone`,
 #: :class:`ConnectionsApiError`, or the ``OSError`` that stopped it.
@@ -63,6 +69,17 @@ def is_retryable(status: int) -> bool:
 def backoff_delay(retry: int, rng: Callable[[], float] = random.random) -> float:
     """Seconds to wait before retry number ``retry`` (1, 2, …): full jitter, doubling."""
     return min(rng() * 2 ** (retry - 1), MAX_BACKOFF_SECONDS)
+
+
+def worst_case_seconds(
+    budget: float = SEND_BUDGET_SECONDS, timeout: float = TIMEOUT_SECONDS
+) -> float:
+    """The longest one delivery can take: its budget, plus the step under way when the budget
+    runs out. Every step is one socket operation bounded by ``timeout``, and past the budget
+    nothing new starts (no request, no retry, no resend), so the longest such step is a
+    resend begun just before it: connect, then send (:class:`chatlib.http_window.HttpWindow`).
+    """
+    return budget + 2 * timeout
 
 
 def connections_endpoint(
@@ -96,8 +113,12 @@ class ConnectionsSender:
         max_attempts: int = MAX_ATTEMPTS,
         max_in_flight: int = FANOUT_MAX_IN_FLIGHT,
         timeout: float = TIMEOUT_SECONDS,
+        budget: float = SEND_BUDGET_SECONDS,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """``timeout`` bounds each wait of one request; ``budget`` one whole delivery
+        (:meth:`post_to_all` included); ``sleep`` and ``clock`` are there for tests."""
         self.endpoint_url = endpoint_url.rstrip("/")
         parts = urlsplit(self.endpoint_url)
         if parts.scheme not in {"http", "https"} or not parts.hostname:
@@ -117,7 +138,8 @@ class ConnectionsSender:
             parts.scheme, parts.hostname, parts.port, window=max_in_flight, timeout=timeout
         )
         self.max_attempts = max(1, max_attempts)
-        self._sleep = sleep
+        self.budget = budget
+        self._sleep, self._clock = sleep, clock
 
     def post(self, connection_id: str, data: bytes) -> None:
         """Deliver ``data`` to one connection (retrying 429 and 5xx); raise what stopped it."""
@@ -144,18 +166,24 @@ class ConnectionsSender:
     ) -> dict[str, PostOutcome]:
         outcomes: dict[str, PostOutcome] = dict.fromkeys(connection_ids)
         pending = list(outcomes)
+        deadline = self._clock() + self.budget
         for attempt in range(1, self.max_attempts + 1):
             if attempt > 1:
-                self._sleep(backoff_delay(attempt - 1))
+                delay = backoff_delay(attempt - 1)
+                if self._clock() + delay >= deadline:
+                    break  # no time left for another attempt: the last answers stand
+                self._sleep(delay)
             replies = self._window.exchange(
-                pending, lambda connection_id: self._request(method, connection_id, data)
+                pending,
+                lambda connection_id: self._request(method, connection_id, data),
+                deadline=deadline,
+                clock=self._clock,
             )
             last_attempt, pending = attempt == self.max_attempts, []
             for connection_id, reply in replies.items():
+                outcomes[connection_id] = _outcome(connection_id, reply)
                 if isinstance(reply, Reply) and is_retryable(reply.status) and not last_attempt:
                     pending.append(connection_id)
-                else:
-                    outcomes[connection_id] = _outcome(connection_id, reply)
             if not pending:
                 break
         return outcomes

@@ -51,17 +51,23 @@ def check_stack_name(
             f"{stack_name!r} is not a CloudFormation stack name: 1 to 128 letters, digits "
             "and hyphens, starting with a letter."
         )
-    too_long = [entry for entry in _derived_names(stack_name, template) if len(entry[1]) > entry[2]]
+    names = _derived_names(stack_name, template)
+    if bucket is not None:
+        names.append(("code bucket", bucket, 63))
+    too_long = [entry for entry in names if len(entry[1]) > entry[2]]
     if too_long:  # the one furthest past its limit says how short the stack name must be
         kind, name, limit = max(too_long, key=lambda entry: len(entry[1]) - entry[2])
         longest = len(stack_name) - (len(name) - limit)
+        hint = ", or pass bucket= a name of your own" if kind == "code bucket" else ""
         raise StackNameError(
             f"stack name {stack_name!r} is too long: it makes the {kind} name {name!r} "
             f"({len(name)} characters; the limit is {limit}). Use at most {longest} "
-            "characters."
+            f"characters{hint}."
         )
-    if bucket is not None:
-        _check_bucket(stack_name, bucket)
+    if bucket is not None and (
+        not _BUCKET_NAME.fullmatch(bucket) or bucket.startswith(_BUCKET_PREFIXES_REFUSED)
+    ):
+        raise StackNameError(f"{bucket!r} is not a valid S3 bucket name.")
 
 
 def longest_stack_name(template: Mapping[str, Any], *, bucket_suffix: str) -> int:
@@ -91,15 +97,3 @@ def _derived_names(stack_name: str, template: Mapping[str, Any]) -> list[tuple[s
             if resource["Type"] == kind and isinstance(value, str):
                 names.append((f"{kind} {logical_id}", value, limit))
     return names
-
-
-def _check_bucket(stack_name: str, bucket: str) -> None:
-    if len(bucket) > 63:
-        longest = len(stack_name) - (len(bucket) - 63)
-        raise StackNameError(
-            f"stack name {stack_name!r} is too long: the code bucket's name {bucket!r} would "
-            f"be {len(bucket)} characters (S3 allows 63). Use at most {longest} characters, "
-            "or pass bucket= a name of your own."
-        )
-    if not _BUCKET_NAME.fullmatch(bucket) or bucket.startswith(_BUCKET_PREFIXES_REFUSED):
-        raise StackNameError(f"{bucket!r} is not a valid S3 bucket name.")
