@@ -13,7 +13,10 @@ keep working) and refuses any other ``kid`` (tokens from before the rotation bef
 
 **Caching**: reading costs a network call, so a warm function keeps what it read, but for
 at most ``TOKEN_SECRET_CACHE_SECONDS`` (default :data:`DEFAULT_CACHE_SECONDS`): a rotation
-reaches every warm authorizer within that time.
+reaches every warm authorizer within that time. A token that names a version the function
+does not hold (minted just after a rotation) makes it read the versions again at once, but at
+most once every :data:`REREAD_SECONDS`, so that tokens with made-up ``kid`` values cannot turn
+every handshake into a call to Secrets Manager.
 
 Minting a token for a deployed stack, from outside it, is :func:`chatlib.deploy.issue_token`.
 """
@@ -34,6 +37,7 @@ from chatlib.errors import ConfigurationError
 __all__ = [
     "CACHE_VARIABLE",
     "DEFAULT_CACHE_SECONDS",
+    "REREAD_SECONDS",
     "SECRET_VARIABLE",
     "SigningKey",
     "SigningKeys",
@@ -48,6 +52,8 @@ SECRET_VARIABLE = "TOKEN_SECRET_ID"
 #: How many seconds a warm function may keep the secret before reading it again.
 CACHE_VARIABLE = "TOKEN_SECRET_CACHE_SECONDS"
 DEFAULT_CACHE_SECONDS = 300.0
+#: At most this often, a token naming a version not held makes a warm function read again.
+REREAD_SECONDS = 1.0
 _MIN_LENGTH = 32
 
 
@@ -110,13 +116,18 @@ def signing_keys(
     *,
     max_age: float = DEFAULT_CACHE_SECONDS,
     clock: Callable[[], float] = time.monotonic,
+    key_id: str | None = None,
 ) -> SigningKeys:
-    """The secret's versions, read again once what this process holds is ``max_age`` old."""
+    """The secret's versions, read again once what this process holds is ``max_age`` old, or
+    :data:`REREAD_SECONDS` old if it lacks ``key_id`` (the version a token names)."""
     with _lock:
         cached = _cache.get(secret_id)
     now = clock()
-    if cached is not None and now - cached[0] < max_age:
-        return cached[1]
+    if cached is not None:
+        age, keys = now - cached[0], cached[1]
+        held = key_id is None or key_id in keys.by_key_id()
+        if age < (max_age if held else min(max_age, REREAD_SECONDS)):
+            return keys
     keys = read_signing_keys(secret_id)
     with _lock:
         _cache[secret_id] = (now, keys)
@@ -128,7 +139,11 @@ def read_token_secret(secret_id: str) -> str:
     return signing_keys(secret_id).current.secret
 
 
-def signing_keys_from_environment(environ: Mapping[str, str] = os.environ) -> SigningKeys:
+def signing_keys_from_environment(
+    environ: Mapping[str, str] = os.environ, *, key_id: str | None = None
+) -> SigningKeys:
+    """The versions of the secret the environment names, cached as :func:`signing_keys` says;
+    ``key_id`` is the version the token at hand names, if any."""
     secret_id = environ.get(SECRET_VARIABLE)
     if not secret_id:
         raise ConfigurationError(
@@ -138,4 +153,4 @@ def signing_keys_from_environment(environ: Mapping[str, str] = os.environ) -> Si
         max_age = float(environ.get(CACHE_VARIABLE) or DEFAULT_CACHE_SECONDS)
     except ValueError:
         raise ConfigurationError(f"{CACHE_VARIABLE} must be a number of seconds") from None
-    return signing_keys(secret_id, max_age=max_age)
+    return signing_keys(secret_id, max_age=max_age, key_id=key_id)

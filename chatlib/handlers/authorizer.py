@@ -16,8 +16,9 @@ API Gateway turns the answers into handshake statuses:
 
 The token may be signed with the secret's current or previous version (its ``kid`` says
 which, :mod:`chatlib.token_secret`); the versions are read at most every
-``TOKEN_SECRET_CACHE_SECONDS``. The reason for a refusal goes to the log, never to the client,
-and the token is never logged.
+``TOKEN_SECRET_CACHE_SECONDS``, and again at once (at most once a second) for a token naming
+a version not held, such as one minted just after a rotation. The reason for a refusal goes to
+the log, never to the client, and the token is never logged.
 """
 
 from __future__ import annotations
@@ -28,14 +29,16 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import jwt
+
 from chatlib.apigw_event import WebSocketEvent
 from chatlib.errors import ChatlibError, InvalidIdentifier, InvalidToken
 from chatlib.invocation_log import log_invocation
 from chatlib.token_secret import signing_keys_from_environment
-from chatlib.tokens import TokenClaims, looks_like_jwt, verify_token
+from chatlib.tokens import MAX_TOKEN_BYTES, TokenClaims, looks_like_jwt, verify_token
 from chatlib.validation import validate_room_id
 
-__all__ = ["Decision", "decide", "handler", "token_from_request"]
+__all__ = ["Decision", "decide", "handler", "named_key_id", "token_from_request"]
 
 log = logging.getLogger("chatlib.handlers")
 
@@ -51,7 +54,7 @@ class Decision:
 def handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     started = time.perf_counter()
     try:
-        keys = signing_keys_from_environment().by_key_id()
+        keys = signing_keys_from_environment(key_id=named_key_id(event)).by_key_id()
         decision = decide(event, token_from_request, keys)
     except ChatlibError as error:  # configuration: fail closed, like any other refusal
         decision = Decision(False, f"{error.code}: {error.message}")
@@ -70,6 +73,19 @@ def token_from_request(event: Mapping[str, Any]) -> str:
     if request.query.get("token"):
         return request.query["token"]
     return next((p for p in request.offered_subprotocols if looks_like_jwt(p)), "")
+
+
+def named_key_id(event: Mapping[str, Any]) -> str | None:
+    """The secret version the token's header names (``kid``), unverified: it only says which
+    versions the authorizer must hold; the signature is checked with them afterwards."""
+    token = token_from_request(event)
+    if not token or len(token) > MAX_TOKEN_BYTES:
+        return None
+    try:
+        key_id = jwt.get_unverified_header(token).get("kid")
+    except jwt.InvalidTokenError:
+        return None
+    return key_id if isinstance(key_id, str) else None
 
 
 def decide(event: Mapping[str, Any], find_token: Any, secret: str | Mapping[str, str]) -> Decision:
