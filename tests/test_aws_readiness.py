@@ -8,15 +8,32 @@ test_sender_budget.py.)
 
 from __future__ import annotations
 
+import io
 import itertools
+import os
+import shutil
+import subprocess
+import sys
+import zipfile
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import boto3
 import pytest
+from test_lambda_package import distribution_closure, template_handlers, top_level_paths
 
-from chatlib.deploy import CHAT_TEMPLATE, deploy_stack, load_template, plan_deploy, teardown_stack
+from chatlib.deploy import (
+    CHAT_TEMPLATE,
+    build_package,
+    deploy_stack,
+    load_template,
+    plan_deploy,
+    teardown_stack,
+)
 from chatlib.deploy.events import failure_from_events
 from chatlib.deploy.names import StackNameError, check_stack_name, longest_stack_name
+from chatlib.local.gateway import lambda_runtime
+from chatlib.local.gateway.lambda_runtime import _version_of
 
 CHAT = CHAT_TEMPLATE
 _numbers = itertools.count()
@@ -179,3 +196,82 @@ def test_failures_are_those_of_the_last_operation_whatever_the_clocks_say():
         "ChatStage (AWS::X): At least one route is required",
         "SendMessageFunction (AWS::X): Resource update cancelled",
     )
+
+
+# ---------------------------------------------------------------------- item 10: the runtime
+def test_function_instances_run_under_the_templates_python_when_it_is_installed(
+    tmp_path, monkeypatch
+):
+
+    runtime = load_template(CHAT)["Resources"]["SendMessageFunction"]["Properties"]["Runtime"]
+    assert lambda_runtime.TEMPLATE_RUNTIME == runtime  # one name for both
+    fake = tmp_path / runtime
+    fake.write_text("#!/bin/sh\necho 3.12\n")  # what a real one prints for the version check
+    fake.chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    lambda_runtime.worker_interpreter.cache_clear()
+    try:
+        assert lambda_runtime.worker_interpreter() == str(fake)
+    finally:
+        lambda_runtime.worker_interpreter.cache_clear()
+
+
+PYENV_SHIM = "#!/bin/sh\necho 'pyenv: python3.12: command not found'; exit 127\n"
+
+
+@pytest.mark.parametrize("shim", [None, PYENV_SHIM])
+def test_without_it_they_run_under_this_python_and_say_so_once(tmp_path, monkeypatch, caplog, shim):
+    """Nothing on PATH, or a version manager's shim for a version it does not hold."""
+
+    if shim:
+        (tmp_path / "python3.12").write_text(shim)
+        (tmp_path / "python3.12").chmod(0o755)
+    monkeypatch.setenv("PATH", str(tmp_path))
+    lambda_runtime.worker_interpreter.cache_clear()
+    try:
+        with caplog.at_level("INFO", logger="chatlib.local.gateway.runtime"):
+            assert lambda_runtime.worker_interpreter() == sys.executable
+            assert lambda_runtime.worker_interpreter() == sys.executable
+    finally:
+        lambda_runtime.worker_interpreter.cache_clear()
+    notes = [r.getMessage() for r in caplog.records if "not installed" in r.getMessage()]
+    assert notes == [
+        f"python3.12 (the template's runtime) is not installed: function instances run under "
+        f"Python {sys.version_info[0]}.{sys.version_info[1]}, as this process does"
+    ]
+
+
+@pytest.mark.parametrize("version", ["3.12", "3.13"])
+def test_the_zip_imports_under_the_lambda_runtimes_python(version, tmp_path):
+    """The template says python3.12 and Lambda offers 3.13: the zip's handlers must import
+    under each with only boto3 beside them. Runs where that interpreter is installed (CI
+    images with several Pythons); skipped, with the reason, elsewhere."""
+    python = next((p for p in _pythons(version) if _version_of(p) == version), None)
+    if python is None:
+        pytest.skip(f"python{version} is not installed here (looked on PATH and in pyenv)")
+    code, packages = tmp_path / "task", tmp_path / "boto3-only"
+    with zipfile.ZipFile(io.BytesIO(build_package().data)) as archive:
+        archive.extractall(code)
+    packages.mkdir()
+    for distribution in distribution_closure("boto3"):
+        for path in top_level_paths(distribution):
+            (packages / path.name).symlink_to(path)
+    script = (
+        f"import importlib, sys; sys.path[:0] = [{str(code)!r}, {str(packages)!r}]\n"
+        f"for handler in {sorted(template_handlers())!r}:\n"
+        "    module, _, function = handler.rpartition('.')\n"
+        "    assert callable(getattr(importlib.import_module(module), function)), handler\n"
+        "print(sys.version_info[:2])\n"
+    )
+    result = subprocess.run([python, "-I", "-S", "-c", script], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == str(tuple(int(n) for n in version.split(".")))
+
+
+def _pythons(version: str) -> list[str]:
+    """Candidates for Python ``version``: on PATH, then in pyenv's versions folder (where a
+    CI image or a laptop often keeps the ones not on PATH)."""
+    root = Path(os.environ.get("PYENV_ROOT", Path.home() / ".pyenv"))
+    found = [shutil.which(f"python{version}")]
+    found += sorted(str(p) for p in root.glob(f"versions/{version}.*/bin/python{version}"))
+    return [p for p in found if p]

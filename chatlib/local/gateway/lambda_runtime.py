@@ -29,11 +29,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
+import shutil
 import socket
 import struct
+import subprocess
 import sys
 import time
 import uuid
@@ -353,7 +356,7 @@ class LambdaRuntime:
         parent, child = socket.socketpair()
         try:
             process = await asyncio.create_subprocess_exec(
-                sys.executable,
+                worker_interpreter(),
                 "-S",  # no site-packages: what the zip lacks, Lambda lacks too
                 "-P",  # nothing prepended to sys.path: the zip comes first
                 _WORKER,
@@ -387,6 +390,43 @@ class LambdaRuntime:
         async for raw in stdout:
             line = raw.decode("utf-8", errors="replace").rstrip("\n")
             self.logs.append(function_name, line, instance.log_stream)
+
+
+#: The runtime ``infra_cfn/chat.yaml`` gives every function.
+TEMPLATE_RUNTIME = "python3.12"
+
+
+@functools.cache
+def worker_interpreter() -> str:
+    """The Python that function instances run under: the template's runtime when it is
+    installed (a ``python3.12`` on PATH that runs and says it is 3.12; a version manager's
+    shim for a version it does not hold is not), as on Lambda; otherwise this process's own,
+    with a note, once, that the handlers run under another version than deployed ones do."""
+    found = shutil.which(TEMPLATE_RUNTIME)
+    wanted = TEMPLATE_RUNTIME.removeprefix("python")
+    if found and _version_of(found) == wanted:
+        return found
+    log.info(
+        "%s (the template's runtime) is not installed: function instances run under "
+        "Python %d.%d, as this process does",
+        TEMPLATE_RUNTIME,
+        *sys.version_info[:2],
+    )
+    return sys.executable
+
+
+def _version_of(python: str) -> str | None:
+    """``"3.12"`` for a Python 3.12 that runs; None for one that does not."""
+    try:
+        result = subprocess.run(
+            [python, "-I", "-c", "import sys; print('%d.%d' % sys.version_info[:2])"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        )
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return result.stdout.strip() if result.returncode == 0 else None
 
 
 def lambda_environment(
