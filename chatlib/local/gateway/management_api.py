@@ -156,9 +156,7 @@ class _HttpClient(asyncio.Protocol):
         assert isinstance(transport, asyncio.Transport)
         self._transport = transport
         peer, local = transport.get_extra_info("peername"), transport.get_extra_info("sockname")
-        self._from_this_machine = same_machine(
-            peer[0] if peer else "", local[0] if local else ""
-        )
+        self._from_this_machine = same_machine(peer[0] if peer else "", local[0] if local else "")
 
     def data_received(self, data: bytes) -> None:
         if "done" in self._paused_for:
