@@ -134,8 +134,9 @@ def test_each_mistake_fails_with_its_hint(answer, hint):
         ({**RECENT_INDEX, "KeySchema": RECENT_INDEX["KeySchema"][:1]}, "sort key"),
         ({**RECENT_INDEX, "Projection": {"ProjectionType": "KEYS_ONLY"}}, "project it"),
         ({**RECENT_INDEX, "IndexName": "recent"}, "name the index"),
+        ({**RECENT_INDEX, "Projection": {"ProjectionType": "ALL"}}, "project only ttl"),
     ],
-    ids=["no-sort-key", "ttl-not-projected", "other-name"],
+    ids=["no-sort-key", "ttl-not-projected", "other-name", "everything-projected"],
 )
 def test_an_index_that_cannot_serve_the_pattern_fails(index, hint):
     verdict = nb01.check_joined_since(solution, index)

@@ -121,7 +121,12 @@ def _design_problem(index: Any) -> str | None:
             "the index does not hold ttl, so a filter on it sees nothing: project it "
             '({"ProjectionType": "INCLUDE", "NonKeyAttributes": ["ttl"]}).'
         )
-    if kind not in {"ALL", "INCLUDE"}:
+    if kind == "ALL":
+        return (
+            "ALL copies every attribute of every row into the index, and a Query on it is "
+            'billed by the size of those copies; project only ttl ("INCLUDE").'
+        )
+    if kind != "INCLUDE":
         return f"Projection must say ALL, INCLUDE or KEYS_ONLY (got {projection!r})."
     return None
 
