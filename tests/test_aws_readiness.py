@@ -31,7 +31,8 @@ from chatlib.deploy import (
     teardown_stack,
 )
 from chatlib.deploy.events import failure_from_events
-from chatlib.deploy.names import StackNameError, check_stack_name, longest_stack_name
+from chatlib.deploy.names import check_stack_name, longest_stack_name
+from chatlib.errors import TemplateError
 from chatlib.local.gateway import lambda_runtime
 from chatlib.local.gateway.lambda_runtime import _version_of
 
@@ -121,7 +122,7 @@ def test_every_stack_name_length_from_1_to_128_is_accepted_or_refused_clearly(em
         assert len(name) == length
         try:
             check_stack_name(name, template, bucket=name.lower() + suffix)
-        except StackNameError as error:
+        except TemplateError as error:
             assert "too long" in str(error) and "Use at most 30 characters" in str(error)
             refused.append(length)
         else:
@@ -133,13 +134,13 @@ def test_every_stack_name_length_from_1_to_128_is_accepted_or_refused_clearly(em
         longest_stack_name(template, bucket_suffix="-artifacts-123456789012-ap-northeast-1") == 25
     )
     check_stack_name(_name(52), template)
-    with pytest.raises(StackNameError, match="SendMessageFunction.*Use at most 52"):
+    with pytest.raises(TemplateError, match="SendMessageFunction.*Use at most 52"):
         check_stack_name(_name(53), template)
 
 
 @pytest.mark.parametrize("name", ["1chat", "chat_room", "chat.room", "", "c" * 129, "xn--chat"])
 def test_names_aws_refuses_outright_are_refused(embedded_aws, name):
-    with pytest.raises(StackNameError):
+    with pytest.raises(TemplateError):
         check_stack_name(name, load_template(CHAT), bucket=name.lower() + "-artifacts-1-r")
 
 
@@ -159,7 +160,7 @@ def test_the_shortest_and_longest_accepted_names_deploy(stack, length):
 
 def test_the_first_refused_name_fails_before_anything_is_created(stack):
     name = _name(31)
-    with pytest.raises(StackNameError, match=r"code bucket name .*\(64 characters"):
+    with pytest.raises(TemplateError, match=r"code bucket name .*\(64 characters"):
         plan_deploy(CHAT, stack_name=name, progress=quiet)
     buckets = {b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]}
     assert not any(bucket.startswith(name.lower()) for bucket in buckets)

@@ -463,6 +463,27 @@ def test_the_boundary_allows_what_the_functions_do():
     assert effective(EVERYTHING, boundary, "execute-api:ManageConnections", post)
 
 
+def test_the_evaluator_follows_iams_rules_for_conditions():
+    """What the refusals above rest on: a condition on a key the request lacks fails a
+    positive operator and holds for a negated one; Deny wins only where its conditions hold;
+    an operator the evaluator does not know is an error, never a guess."""
+    allow = {"Effect": "Allow", "Action": "s3:GetObject", "Resource": "*"}
+    only_tagged = {**allow, "Condition": {"StringEquals": {"aws:ResourceTag/team": "chat"}}}
+    tagged = {"aws:resourcetag/team": "chat"}  # condition keys ignore case
+    assert evaluate({"Statement": [only_tagged]}, "s3:GetObject", "x", tagged)
+    assert not evaluate({"Statement": [only_tagged]}, "s3:GetObject", "x")
+    unless_other = {**allow, "Condition": {"StringNotEquals": {"aws:ResourceTag/team": "other"}}}
+    assert evaluate({"Statement": [unless_other]}, "s3:GetObject", "x")
+    deny_other = {"Effect": "Deny", "Action": "*", "Resource": "*",
+                  "Condition": {"ArnLike": {"aws:SourceArn": "arn:aws:sns:*:*:other"}}}  # fmt: skip
+    both = {"Statement": [allow, deny_other]}
+    assert evaluate(both, "s3:GetObject", "x", {"aws:SourceArn": "arn:aws:sns:r:1:mine"})
+    assert not evaluate(both, "s3:GetObject", "x", {"aws:SourceArn": "arn:aws:sns:r:1:other"})
+    with pytest.raises(ValueError, match="NumericLessThan"):
+        numeric = {**allow, "Condition": {"NumericLessThan": {"k": "1"}}}
+        evaluate({"Statement": [numeric]}, "s3:GetObject", "x")
+
+
 def test_the_readme_shows_the_policy_file():
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
     blocks = [json.loads(part.split("```")[0]) for part in readme.split("```json\n")[1:]]

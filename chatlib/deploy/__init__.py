@@ -12,10 +12,14 @@ two apart is :mod:`~chatlib.deploy.emulator`.
     events        stack events followed as they come; a failure as a clear error
     stack_tokens  tokens signed with a deployed stack's secret, and its rotation
     policy        the IAM policy the deploying identity needs (infra_cfn/deploy-policy.json)
+    boundary      the permissions boundary every role carries, created once per stack name
+    names         a stack name checked before anything is created
     emulator      the seam to an emulator's bridge (:mod:`chatlib.local.moto_bridge`)
 """
 
+from chatlib.deploy.boundary import ensure_boundary, function_boundary
 from chatlib.deploy.changes import ResourceChange, render_changes
+from chatlib.deploy.names import check_stack_name
 from chatlib.deploy.package import CodePackage, build_package
 from chatlib.deploy.policy import DEPLOY_POLICY, deploy_policy
 from chatlib.deploy.stack import (
@@ -40,8 +44,11 @@ __all__ = [
     "Resolver",
     "ResourceChange",
     "build_package",
+    "check_stack_name",
     "deploy_policy",
     "deploy_stack",
+    "ensure_boundary",
+    "function_boundary",
     "issue_token",
     "load_template",
     "plan_deploy",

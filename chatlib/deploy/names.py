@@ -5,7 +5,8 @@ built from it have shorter limits: a function is ``<stack>-sendmessage`` (Lambda
 characters), and the code bucket ``<stack>-artifacts-<account>-<region>`` (S3: 63, lower
 case). A name past those would fail minutes into a deploy, or (the bucket name, once cut at
 63 characters) end in a hyphen S3 refuses. :func:`check_stack_name` refuses it at once,
-naming the name that breaks and the longest stack name that fits.
+naming the name that breaks and the longest stack name that fits (a
+:class:`~chatlib.errors.TemplateError`, like a parameter the template refuses).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from typing import Any
 from chatlib.deploy.template import Resolver
 from chatlib.errors import TemplateError
 
-__all__ = ["StackNameError", "check_stack_name", "longest_stack_name"]
+__all__ = ["check_stack_name", "longest_stack_name"]
 
 _STACK_NAME = re.compile(r"[A-Za-z][A-Za-z0-9-]*")
 _BUCKET_NAME = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
@@ -32,22 +33,16 @@ _NAME_LIMITS = (
 )
 
 
-class StackNameError(TemplateError):
-    """A stack name AWS would refuse, or one that makes a derived name too long."""
-
-    code = "StackNameError"
-
-
 def check_stack_name(
     stack_name: str, template: Mapping[str, Any], *, bucket: str | None = None
 ) -> None:
-    """Raise :class:`StackNameError` unless every name built from ``stack_name`` is valid.
+    """Raise :class:`TemplateError` unless every name built from ``stack_name`` is valid.
 
     ``template``: the template to deploy (its every step's named resources are checked);
     ``bucket``: the code bucket's name, when the deploy uses one.
     """
     if not (1 <= len(stack_name) <= 128 and _STACK_NAME.fullmatch(stack_name)):
-        raise StackNameError(
+        raise TemplateError(
             f"{stack_name!r} is not a CloudFormation stack name: 1 to 128 letters, digits "
             "and hyphens, starting with a letter."
         )
@@ -59,7 +54,7 @@ def check_stack_name(
         kind, name, limit = max(too_long, key=lambda entry: len(entry[1]) - entry[2])
         longest = len(stack_name) - (len(name) - limit)
         hint = ", or pass bucket= a name of your own" if kind == "code bucket" else ""
-        raise StackNameError(
+        raise TemplateError(
             f"stack name {stack_name!r} is too long: it makes the {kind} name {name!r} "
             f"({len(name)} characters; the limit is {limit}). Use at most {longest} "
             f"characters{hint}."
@@ -67,7 +62,7 @@ def check_stack_name(
     if bucket is not None and (
         not _BUCKET_NAME.fullmatch(bucket) or bucket.startswith(_BUCKET_PREFIXES_REFUSED)
     ):
-        raise StackNameError(f"{bucket!r} is not a valid S3 bucket name.")
+        raise TemplateError(f"{bucket!r} is not a valid S3 bucket name.")
 
 
 def longest_stack_name(template: Mapping[str, Any], *, bucket_suffix: str) -> int:
@@ -77,7 +72,7 @@ def longest_stack_name(template: Mapping[str, Any], *, bucket_suffix: str) -> in
         try:
             name = "c" * length
             check_stack_name(name, template, bucket=name + bucket_suffix)
-        except StackNameError:
+        except TemplateError:
             continue
         return length
     return 0
