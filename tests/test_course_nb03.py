@@ -104,6 +104,27 @@ def test_a_wrong_rooms_module_fails_with_its_hint(scratch, source, hint):
     assert verdict.startswith("Not quite") and hint in verdict, verdict
 
 
+NEVER_MOVES_ON = nb03.ROOMS_SOLUTION.replace(
+    '        page = {"ExclusiveStartKey": result["LastEvaluatedKey"]}', "        pass"
+)
+NO_TABLE = nb03.ROOMS_SOLUTION.replace("table = boto3", "connections = boto3")
+
+
+@pytest.mark.parametrize(
+    ("source", "hint"),
+    [
+        ("def connect(event, context)\n", "does not load: SyntaxError"),
+        (NEVER_MOVES_ON, "calls without getting further"),
+        (NO_TABLE, "keep the names the cell gave"),
+    ],
+    ids=["syntax-error", "loop-never-moves-on", "table-renamed"],
+)
+def test_a_broken_rooms_module_gets_a_sentence_not_a_traceback(scratch, source, hint):
+    write(scratch, "minimal_rooms.py", source)
+    verdict = nb03.use_rooms_scaffold(scratch)
+    assert verdict.startswith("Not quite") and hint in verdict, verdict
+
+
 def test_the_whisper_solution_passes_through_the_gateway(scratch):
     write(scratch, "minimal_rooms.py", nb03.ROOMS_SOLUTION)
     write(scratch, "whisper.py", nb03.WHISPER_SOLUTION)

@@ -32,6 +32,7 @@ __all__ = [
     "MAX_CALLS",
     "PAGE_ITEMS",
     "check_joined_since",
+    "raised_problem",
     "watch_calls",
 ]
 
@@ -79,21 +80,22 @@ def check_joined_since(
     watch_calls(table, sent)
     try:
         got = joined_since(table, "blue", _SINCE_MS)
-    except _Runaway:
-        return (
-            f"Not quite: your loop sent {MAX_CALLS} Queries without getting further; pass "
-            "result['LastEvaluatedKey'] back as ExclusiveStartKey for the next page."
-        )
     except Exception as error:  # the learner's code: any failure is a finding
-        return f"Not quite: joined_since raised {type(error).__name__}: {error}"
+        return f"Not quite: {raised_problem('joined_since', error, sent)}"
     if got is None:
         return "Not answered yet: joined_since returns None; complete it and run both cells."
     got = {str(connection_id) for connection_id in got}
     return _verdict(got, sent)
 
 
-class _Runaway(Exception):
-    """Raised into the learner's loop when it keeps asking for the same page."""
+def raised_problem(name: str, error: Exception, sent: list[dict[str, Any]]) -> str:
+    """What to tell a learner whose function raised ``error`` after sending ``sent``."""
+    if len(sent) >= MAX_CALLS:
+        return (
+            f"{name} sent {MAX_CALLS} calls without getting further; pass "
+            "result['LastEvaluatedKey'] back as ExclusiveStartKey for the next page."
+        )
+    return f"{name} raised {type(error).__name__}: {error}"
 
 
 def _has_gaps(index: Any) -> bool:
@@ -166,8 +168,8 @@ def watch_calls(table: Any, sent: list[dict[str, Any]]) -> None:
     events = table.meta.client.meta.events
 
     def before(params: dict[str, Any], model: Any, **_: Any) -> None:
-        if len(sent) >= MAX_CALLS:
-            raise _Runaway(model.name)
+        if len(sent) >= MAX_CALLS:  # a loop that never moves on: stop it (raised_problem)
+            raise RuntimeError(f"the check stopped {model.name} after {MAX_CALLS} calls")
         if model.name in {"Query", "Scan"}:
             params.setdefault("Limit", PAGE_ITEMS)
         sent.append({"operation": model.name, "params": dict(params), "scanned": 0})

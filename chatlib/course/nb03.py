@@ -26,11 +26,12 @@ import importlib.util
 import itertools
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from chatlib.course.nb01 import watch_calls
+from chatlib.course.nb01 import raised_problem, watch_calls
 
 __all__ = [
     "ROOMS_SOLUTION",
@@ -147,6 +148,7 @@ def handler(event, context):
 '''
 
 _CHECK_TABLE = "chat-rooms-check"
+_GIVEN = ("connect", "room_members", "connections_of")
 _loads = itertools.count()
 _BAD_QUERIES = [
     {},
@@ -168,9 +170,12 @@ def use_rooms_scaffold(scratch: str | os.PathLike[str]) -> str:
             "uses the reference solution (ROOMS_SOLUTION in chatlib/course/nb03.py). Fill in "
             "the gaps and run both cells again to use yours."
         )
-    module = _load(path)
-    problem = _connect_problem(module) or _paged_read_problem(
-        module.room_members, module, "roomId", "roomId-index"
+    problem = _problem_in(
+        path,
+        lambda module: (
+            _connect_problem(module)
+            or _paged_read_problem(module, "room_members", "roomId", "roomId-index")
+        ),
     )
     if problem:
         return f"Not quite: {problem} The cells below run your module as it is."
@@ -185,11 +190,24 @@ def check_whisper(scratch: str | os.PathLike[str]) -> str:
     path = Path(scratch) / "whisper.py"
     if "TODO" in path.read_text():
         return "Not answered yet: complete and run the cell above (and remove its TODO lines)."
-    module = _load(path)
-    problem = _paged_read_problem(module.connections_of, module, "userId", "userId-index")
+    problem = _problem_in(
+        path, lambda module: _paged_read_problem(module, "connections_of", "userId", "userId-index")
+    )
     if problem:
         return f"Not quite: {problem}"
     return _whisper_through_the_gateway(scratch)
+
+
+def _problem_in(path: Path, check: Callable[[ModuleType], str | None]) -> str | None:
+    """Load the learner's module and ``check`` it; a module that fails is a finding too."""
+    try:
+        module = _load(path)
+    except Exception as error:  # the learner's code: any failure is a finding
+        return f"{path.name} does not load: {type(error).__name__}: {error}."
+    try:
+        return check(module)
+    except AttributeError as error:  # a name the cell gave is gone
+        return f"{error}; keep the names the cell gave (table, {', '.join(_GIVEN)})."
 
 
 def _load(path: Path) -> ModuleType:
@@ -247,8 +265,9 @@ def _connect_problem(module: ModuleType) -> str | None:
     return None
 
 
-def _paged_read_problem(read: Any, module: ModuleType, attribute: str, index: str) -> str | None:
-    """Whether ``read(value)`` finds five rows of ``value`` with a paginated Query on ``index``."""
+def _paged_read_problem(module: ModuleType, name: str, attribute: str, index: str) -> str | None:
+    """Whether ``module.<name>(value)`` finds five rows whose ``attribute`` is ``value`` with a
+    paginated Query on ``index`` (a connection of the same user or room in every other row)."""
     target = "blue" if attribute == "roomId" else "bob"
     expected = {f"{attribute}-{n}" for n in range(5)}
     with module.table.batch_writer() as batch:
@@ -263,7 +282,10 @@ def _paged_read_problem(read: Any, module: ModuleType, attribute: str, index: st
             )
     sent: list[dict[str, Any]] = []
     watch_calls(module.table, sent)
-    got = set(read(target) or [])
+    try:
+        got = set(getattr(module, name)(target) or [])
+    except Exception as error:  # the learner's code: any failure is a finding
+        return f"{raised_problem(name, error, sent)}."
     operations = [call["operation"] for call in sent]
     queries = [call for call in sent if call["operation"] == "Query"]
     if "Scan" in operations:
