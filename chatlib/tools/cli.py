@@ -7,6 +7,7 @@
     chatlib-local token --roster names.txt [--room R …] [--out-dir DIR]
     chatlib-local logs FUNCTION [--follow] [--since MINUTES]
     chatlib-local rotate-secret [--stack NAME | --secret-id ID] [--endpoint-url URL | --aws]
+    chatlib-local smoke [URL] [--stack NAME] [--step S] [--table T] [--secret-id ID] [--aws]
 
 ``serve`` (:mod:`chatlib.tools.serve`) starts the embedded AWS and the local gateway, deploys
 the chat and logs each connection and message. ``chat`` is a terminal chat client; without a
@@ -15,7 +16,9 @@ a JWT with the secret of a deployed auth-step stack (the local one, or AWS with 
 or one join link per learner of a roster (:mod:`chatlib.tools.classroom`). ``logs`` prints a
 function's CloudWatch Logs, like ``sam logs``, locally or with ``--aws``. ``rotate-secret``
 gives the signing secret a new current version: tokens signed with the version it replaces keep
-working until the next rotation.
+working until the next rotation. ``smoke`` checks a deployed chat end to end in seconds
+(:mod:`chatlib.tools.smoke`): rooms apart, the sender's copy, a stale row cleaned on 410, the
+frame limit, ``$default``, and at the auth step bad tokens refused; it exits 1 if any failed.
 
 A token is a password for its lifetime: ``chat`` reads it from ``--token-file`` or the
 ``CHATLIB_TOKEN`` variable (``--token`` also works, but shows in ``ps``), ``token --out``
@@ -86,6 +89,17 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument("--since", type=float, default=60, help="minutes back (default 60)")
     logs.add_argument("--stack", default=STACK, help="prefix for a short function name")
     _add_where(logs)
+    smoke = commands.add_parser("smoke", help="check a deployed chat end to end")
+    smoke.add_argument("url", nargs="?", help="WebSocket URL (default: the stack's output)")
+    smoke.add_argument("--stack", help="the stack to read URL, table, secret and step from")
+    smoke.add_argument(
+        "--step",
+        choices=["broadcast", "rooms", "auth"],
+        help="what to expect (default: the stack's Step parameter)",
+    )
+    smoke.add_argument("--table", help="the connection table, to plant a stale row")
+    smoke.add_argument("--secret-id", help="the signing secret, to mint tokens at the auth step")
+    _add_where(smoke)
     return parser
 
 
@@ -241,6 +255,42 @@ def rotate_secret(args: argparse.Namespace) -> int:
     return 0
 
 
+def smoke(args: argparse.Namespace) -> int:
+    from chatlib.tools.smoke import SmokeTarget, run_smoke, target_for_stack
+
+    if args.url and args.step and not (args.stack or args.table or args.secret_id):
+        target = _smoke_target(lambda: SmokeTarget(args.url, args.step))  # clients only
+    else:
+        state = _point_boto3(args) or {}
+        stack_name, url = args.stack, args.url
+        if stack_name is None and url is None:
+            if not state:
+                raise CommandError("give the URL and --step, or --stack NAME")
+            stack_name, url = state["stack"], state["websocket_url"]  # `serve`'s, on loopback
+        target = _smoke_target(
+            lambda: target_for_stack(
+                stack_name, url=url, step=args.step, table=args.table, secret_id=args.secret_id
+            )
+        )
+    print(f"smoke test of {target.url} ({target.step} step)")
+    checks = run_smoke(target)
+    for check in checks:
+        print(check.line())
+    failed = [check.name for check in checks if check.passed is False]
+    held = sum(check.passed is True for check in checks)
+    skipped = sum(check.passed is None for check in checks)
+    verdict = f"FAILED: {', '.join(failed)}" if failed else "the chat works"
+    print(f"{verdict} ({held} checks held, {len(failed)} failed, {skipped} skipped)")
+    return 1 if failed else 0
+
+
+def _smoke_target(make):
+    try:
+        return make()
+    except ValueError as error:
+        raise CommandError(str(error)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     commands = {
@@ -250,6 +300,7 @@ def main(argv: list[str] | None = None) -> int:
         "token": token,
         "logs": logs,
         "rotate-secret": rotate_secret,
+        "smoke": smoke,
     }
     try:
         return commands[args.command](args)
