@@ -213,3 +213,95 @@ def test_an_update_keeping_every_parameter_skips_resources_their_condition_left_
     cloudformation.get_waiter("stack_update_complete").wait(
         StackName=stack_name, WaiterConfig={"Delay": 1, "MaxAttempts": 5}
     )
+
+
+WITH_A_PERMISSION = {
+    "Parameters": API_ONLY["Parameters"],
+    "Resources": {
+        **{key: value for key, value in API_ONLY["Resources"].items() if key != "Loud"},
+        "Role": {
+            "Type": "AWS::IAM::Role",
+            "Properties": {
+                "AssumeRolePolicyDocument": {
+                    "Version": "2012-10-17",
+                    "Statement": [
+                        {
+                            "Effect": "Allow",
+                            "Principal": {"Service": "lambda.amazonaws.com"},
+                            "Action": "sts:AssumeRole",
+                        }
+                    ],
+                }
+            },
+        },
+        "Function": {
+            "Type": "AWS::Lambda::Function",
+            "Properties": {
+                "FunctionName": {"Fn::Sub": "${AWS::StackName}-fn"},
+                "Runtime": "python3.12",
+                "Handler": "index.handler",
+                "Role": {"Fn::GetAtt": ["Role", "Arn"]},
+                "Code": {"ZipFile": "def handler(event, context):\n    return {}\n"},
+            },
+        },
+        "Permission": {
+            "Type": "AWS::Lambda::Permission",
+            "Properties": {
+                "FunctionName": {"Ref": "Function"},
+                "Action": "lambda:InvokeFunction",
+                "Principal": "apigateway.amazonaws.com",
+                "SourceArn": {
+                    "Fn::Sub": "arn:aws:execute-api:${AWS::Region}:${AWS::AccountId}:${Api}/*/hello"
+                },
+            },
+        },
+    },
+}
+
+
+def granted(function_name):
+    lambda_client = boto3.client("lambda")
+    try:
+        policy = json.loads(lambda_client.get_policy(FunctionName=function_name)["Policy"])
+    except lambda_client.exceptions.ResourceNotFoundException:
+        return []
+    return [
+        s["Condition"]["ArnLike"]["AWS:SourceArn"].rsplit(":", 1)[1] for s in policy["Statement"]
+    ]
+
+
+def test_an_update_that_changes_or_removes_an_invoke_permission_takes_the_grant_away(stack_name):
+    cloudformation = boto3.client("cloudformation")
+    created, _ = change_set(stack_name, WITH_A_PERMISSION, [], kind="CREATE")
+    cloudformation.execute_change_set(ChangeSetName=created)
+    function = f"{stack_name}-fn"
+    api_id = stack_api(stack_name)["ApiId"]
+    assert granted(function) == [f"{api_id}/*/hello"]
+    changed = json.loads(json.dumps(WITH_A_PERMISSION))
+    source = changed["Resources"]["Permission"]["Properties"]["SourceArn"]
+    source["Fn::Sub"] = source["Fn::Sub"].replace("/hello", "/bye")
+    updated, _ = change_set(stack_name, changed, [], kind="UPDATE")
+    cloudformation.execute_change_set(ChangeSetName=updated)
+    assert granted(function) == [f"{api_id}/*/bye"]
+    del changed["Resources"]["Permission"]
+    removed, changes = change_set(stack_name, changed, [], kind="UPDATE")
+    assert [(c["Action"], c["LogicalResourceId"]) for c in changes] == [("Remove", "Permission")]
+    cloudformation.execute_change_set(ChangeSetName=removed)
+    assert granted(function) == []
+
+
+def test_an_update_leaves_alone_a_resource_its_condition_kept_out(stack_name):
+    """moto "modified" every resource referring to a changed parameter, including one never
+    created (a new CodeKey and the auth step's functions), and failed."""
+    template = json.loads(json.dumps(API_ONLY))
+    template["Resources"]["Loud"]["Properties"] = {"TopicName": {"Ref": "Route"}}
+    cloudformation = boto3.client("cloudformation")
+    created, _ = change_set(stack_name, template, [], kind="CREATE")
+    cloudformation.execute_change_set(ChangeSetName=created)
+    route = [{"ParameterKey": "Route", "ParameterValue": "goodbye"}]
+    updated, changes = change_set(stack_name, template, route, kind="UPDATE")
+    assert [change["LogicalResourceId"] for change in changes] == ["Route"]
+    cloudformation.execute_change_set(ChangeSetName=updated)
+    cloudformation.get_waiter("stack_update_complete").wait(
+        StackName=stack_name, WaiterConfig={"Delay": 1, "MaxAttempts": 5}
+    )

@@ -24,6 +24,8 @@ import logging
 from collections.abc import Callable, Mapping
 from typing import Any
 
+import boto3
+
 __all__ = ["CHATLIB_CHANGE_SETS", "NO_CHANGES", "install"]
 
 #: The prefix of the change sets chatlib's deploy creates (and finishes itself).
@@ -41,6 +43,7 @@ _log = logging.getLogger(__name__)
 def install() -> None:
     """Make moto's ``execute_change_set`` run the bridge afterwards (idempotent)."""
     from moto.cloudformation.models import ChangeSet, CloudFormationBackend
+    from moto.cloudformation.parsing import ResourceMap
     from moto.cloudformation.responses import CloudFormationResponse
 
     executed = CloudFormationBackend.execute_change_set
@@ -48,16 +51,41 @@ def install() -> None:
         return
 
     def execute_change_set(self: Any, change_set_name: str, stack_name: str | None = None) -> None:
-        executed(self, change_set_name, stack_name)
         change_set = self.describe_change_set(change_set_name)
+        before = change_set.stack.template
+        executed(self, change_set_name, stack_name)
         if not change_set.change_set_name.startswith(CHATLIB_CHANGE_SETS):
-            finish(self.stacks[change_set.stack_id], change_set)
+            finish(self.stacks[change_set.stack_id], change_set, before)
 
     execute_change_set.finishes_with_the_bridge = True  # type: ignore[attr-defined]
     CloudFormationBackend.execute_change_set = execute_change_set
     ChangeSet.diff = _diff_as_aws_would(ChangeSet.diff)
     ChangeSet.apply = _defaults_as_unchanged(ChangeSet.apply)
+    ResourceMap.build_resource_diff = _conditions_respected(ResourceMap.build_resource_diff)
     _no_changes_as_aws_says(CloudFormationBackend, CloudFormationResponse)
+
+
+def _conditions_respected(moto_diff: Callable[..., dict[str, list[str]]]) -> Callable[..., Any]:
+    """On an update, moto "modifies" every resource that refers to a changed parameter, even
+    one its ``Condition`` kept out of the stack (a new ``CodeKey`` and the auth step's
+    functions, say), and fails on it. CloudFormation leaves such a resource alone."""
+    from chatlib.deploy.template import Resolver, load_template
+
+    def build_resource_diff(
+        self: Any, other_template: dict[str, Any], parameters: dict[str, Any] | None = None
+    ) -> dict[str, list[str]]:
+        diff = moto_diff(self, other_template, parameters)
+        if parameters is None:
+            return diff
+        try:
+            template = load_template(other_template)
+            resolver = Resolver(template, _declared(template, parameters))
+            diff["Modify"] = [name for name in diff["Modify"] if resolver.included(name)]
+        except Exception:  # a template the resolver cannot read: moto's own answer, then
+            pass
+        return diff
+
+    return build_resource_diff
 
 
 def _defaults_as_unchanged(moto_apply: Callable[[Any], None]) -> Callable[[Any], None]:
@@ -142,8 +170,9 @@ def _diff_as_aws_would(moto_diff: Callable[[Any], list[Any]]) -> Callable[[Any],
     return diff
 
 
-def finish(stack: Any, change_set: Any) -> None:
-    """Run the bridge for moto's ``stack`` as ``change_set`` left it; record what happened."""
+def finish(stack: Any, change_set: Any, before: Any = None) -> None:
+    """Run the bridge for moto's ``stack`` as ``change_set`` left it (``before``: the template
+    it replaced); record what happened."""
     from moto.cloudformation.parsing import Output, OutputMap
 
     from chatlib.local import moto_bridge
@@ -152,6 +181,7 @@ def finish(stack: Any, change_set: Any) -> None:
     parameters = _declared(template, change_set.parameters)
     try:
         outputs = moto_bridge.reconcile(stack.name, template, parameters, progress=_log.info)
+        _revoke_removed_permissions(stack, before, template)
     except Exception as error:  # any reason the bridge fails is the learner's to read
         failed = f"{change_set.change_set_type}_FAILED"
         stack.status = failed
@@ -165,6 +195,43 @@ def finish(stack: Any, change_set: Any) -> None:
     for key, value in outputs.items():
         description = declared[key].get("Description")
         stack.output_map._parsed_outputs[key] = Output(key, str(value), description)
+
+
+def _revoke_removed_permissions(stack: Any, before: Any, template: Mapping[str, Any]) -> None:
+    """An ``AWS::Lambda::Permission`` the update removed takes its grant with it, as on AWS.
+
+    The bridge puts each declared permission in its function's policy under the permission's
+    logical id (:mod:`chatlib.local.bridge_permissions`) but never takes one away, and moto's
+    CloudFormation cannot delete its own; so a route whose permission was removed still ran.
+    """
+    if not before:
+        return
+    removed = _permission_ids(_read(before)) - _permission_ids(template)
+    if not removed:
+        return
+    lambda_client = boto3.client("lambda")
+    for resource in stack.resource_map.values():
+        if getattr(resource, "cf_resource_type", "") != "AWS::Lambda::Function":
+            continue
+        try:
+            policy = json.loads(
+                lambda_client.get_policy(FunctionName=resource.function_name)["Policy"]
+            )
+        except lambda_client.exceptions.ResourceNotFoundException:
+            continue
+        for statement in policy["Statement"]:
+            if statement.get("Sid") in removed:
+                lambda_client.remove_permission(
+                    FunctionName=resource.function_name, StatementId=statement["Sid"]
+                )
+
+
+def _permission_ids(template: Mapping[str, Any]) -> set[str]:
+    return {
+        logical_id
+        for logical_id, resource in template.get("Resources", {}).items()
+        if resource.get("Type") == "AWS::Lambda::Permission"
+    }
 
 
 def _read(text: str) -> dict[str, Any]:
