@@ -150,8 +150,15 @@ def test_the_shortest_and_longest_accepted_names_deploy(stack, length):
     result = deploy_stack(CHAT, stack_name=name, parameters={"Step": "auth"}, progress=quiet)
     try:
         assert result.status == "CREATE_COMPLETE"
-        functions = boto3.client("lambda")
-        assert functions.get_function(FunctionName=f"{name}-sendmessage")
+        functions, iam = boto3.client("lambda"), boto3.client("iam")
+        role_arn = functions.get_function(FunctionName=f"{name}-sendmessage")["Configuration"][
+            "Role"
+        ]
+        role = iam.get_role(RoleName=role_arn.rsplit("/", 1)[1])["Role"]
+        boundary = f"arn:aws:iam::123456789012:policy/chatlib/{name}/function-boundary"
+        assert role["Path"] == f"/chatlib/{name}/"
+        assert role["PermissionsBoundary"]["PermissionsBoundaryArn"] == boundary
+        assert iam.get_policy(PolicyArn=boundary)["Policy"]["PolicyName"] == "function-boundary"
         buckets = {b["Name"] for b in boto3.client("s3").list_buckets()["Buckets"]}
         assert f"{name.lower()}-artifacts-123456789012-us-east-1" in buckets
     finally:
