@@ -149,7 +149,13 @@ def plan_deploy(
     bucket: str | None = None,
     progress: Progress = print,
 ) -> DeployPlan:
-    """Package and upload the code, then create and describe a change set (not executed)."""
+    """Package and upload the code, then create and describe a change set (not executed).
+
+    Before anything is created, the parameters and the stack name are checked (a name whose
+    derived names AWS would refuse raises :class:`~chatlib.errors.TemplateError`); the
+    roles' permissions boundary is made sure of (:mod:`chatlib.deploy.boundary`); on an
+    update, parameters left out keep their values.
+    """
     cloudformation = boto3.client("cloudformation")
     emulated = is_emulated(cloudformation)
     document = load_template(template)
