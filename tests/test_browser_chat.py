@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from chat_deployments import deploy_test_chat
-from gateway_helpers import wait_for
+from gateway_helpers import PROBE, wait_for
 
 from chatlib import ConnectionStore
 
@@ -205,3 +205,18 @@ def test_a_quiet_page_keeps_its_connection_alive_without_showing_it(stack, brows
     assert carol.inner_text("#state") == "open"
     assert "keep-alive answered" in carol.inner_text("#detail")
     assert carol.inner_text("#log").strip() == "connected to blue as carol"
+
+
+def test_a_page_whose_keepalive_goes_unanswered_drops_the_connection_and_reconnects(stack, browser):
+    """A connection that looks open but carries nothing back (half-open from the page's side)
+    is found by the keep-alive: here ``$default`` answers nothing, so no frame comes back."""
+    url, table, _ = deploy_test_chat(stack, replace={"$default": f"{PROBE}.disconnect"})
+    api_id, stage = url.rsplit("/", 2)[1:]
+    page_url = stack.gateway.chat_page_url(api_id, stage)
+    dave = open_chat(browser, page_url + "&keepalive=0.3&answer=0.5&backoff=0.2", "dave", "blue")
+    [first] = wait_for(lambda: connection_ids(table, "dave"))
+    dave.wait_for_selector("#log .info:has-text('reconnected to blue as dave')", timeout=15_000)
+    assert "No answer to the keep-alive" in dave.inner_text("#log")
+    assert first not in wait_for(
+        lambda: connection_ids(table, "dave") != [first] and connection_ids(table, "dave")
+    )
