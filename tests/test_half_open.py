@@ -164,3 +164,19 @@ def test_a_post_that_cannot_be_written_ends_the_connection(stack, probe):
     assert delivered > 0  # the first posts were written, as to any client
     event = disconnect_of(stack, frozen_id)
     assert event["disconnectStatusCode"] == 1006
+
+
+def test_the_gateway_sends_no_pings_of_its_own(stack, probe):
+    """What makes a half-open connection last: nothing probes the client. (The websockets
+    default would ping every 20 s and close a silent peer 20 s later.)"""
+    url, _ = probe
+    ws = open_socket(url)
+    ws_id = connection_id(ws)
+    api_id, stage = url.rsplit("/", 2)[1:]
+
+    async def keepalive_settings():
+        websocket_ = stack.gateway.registry.open(ws_id, api_id, stage).websocket
+        return websocket_.ping_interval, websocket_.ping_timeout
+
+    assert stack.run(keepalive_settings()) == (None, None)
+    ws.close()
