@@ -13,7 +13,8 @@ whose client it watches through botocore's events (``before-parameter-build`` an
 index it named and what DynamoDB says it read (``ScannedCount``), so a Scan, a Query on the
 wrong index, or a filter doing a key condition's work all show, whatever the function returns.
 And so that pagination shows with a handful of rows, the check asks for pages of
-:data:`PAGE_ITEMS` items (``Limit``), as a 1 MB page would in a large room.
+:data:`PAGE_ITEMS` items (``Limit``), as a 1 MB page would in a large room; a loop that keeps
+asking for the same page is stopped after :data:`MAX_CALLS` calls and told why.
 """
 
 from __future__ import annotations

@@ -17,7 +17,9 @@ table of its own and watches the module's ``table`` (:func:`chatlib.course.nb01.
 every operation is recorded, and Queries are asked for pages of two items, so a Scan or a
 loop that drops ``LastEvaluatedKey`` fails with a handful of rows. The whisper check then also
 deploys the module behind the local gateway next to ``minimal_rooms`` and has alice whisper to
-bob, who is connected twice.
+bob, who is connected twice (:func:`who_got_the_whisper`, which notebook 04's check can share).
+Whatever the learner's code does (a syntax error, an exception, a loop that never moves on),
+the check answers with a sentence, never a traceback.
 """
 
 from __future__ import annotations
