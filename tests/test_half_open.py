@@ -144,13 +144,13 @@ def test_a_client_that_only_pings_is_closed_by_the_idle_timeout(stack, probe, sh
 
 
 def test_a_post_that_cannot_be_written_ends_the_connection(stack, probe):
-    """A client that stops reading until every buffer on the way is full: the write fails
-    (here after ``write_timeout``), the connection is declared closed and the post is 410."""
+    """A client that stops reading until every buffer on the way is full: the write is stuck,
+    and after ``write_timeout`` the connection is declared closed and the post is 410."""
     url, management = probe
     frozen = open_socket(url, sockopt=((socket.SOL_SOCKET, socket.SO_RCVBUF, 4096),))
     frozen_id = connection_id(frozen)
-    original = stack.gateway.management.write_timeout
-    stack.gateway.management.write_timeout = 0.5
+    original = stack.gateway.options.write_timeout
+    stack.gateway.options.write_timeout = 0.5
     chunk = b"x" * (120 * 1024)
     delivered = 0
     try:
@@ -159,7 +159,7 @@ def test_a_post_that_cannot_be_written_ends_the_connection(stack, probe):
                 management.post_to_connection(ConnectionId=frozen_id, Data=chunk)
                 delivered += 1
     finally:
-        stack.gateway.management.write_timeout = original
+        stack.gateway.options.write_timeout = original
         frozen.sock.close()
     assert delivered > 0  # the first posts were written, as to any client
     event = disconnect_of(stack, frozen_id)

@@ -7,6 +7,7 @@ A connection is *connecting* while ``$connect`` runs (posts to it answer 410, as
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -14,11 +15,16 @@ from typing import Any, Protocol
 from websockets.asyncio.server import ServerConnection
 from websockets.protocol import State
 
-__all__ = ["ConnectionRegistry", "LiveConnection", "Limits", "watch_limits"]
+__all__ = ["FAILED_WRITE", "ConnectionRegistry", "LiveConnection", "Limits", "watch_limits"]
 
 
 #: How long a connection may stay half-closed after its closing handshake.
 CLOSING_GRACE_SECONDS = 1.0
+
+log = logging.getLogger("chatlib.local.gateway")
+
+#: ``closed_by_gateway`` of a connection ended because its writes were stuck.
+FAILED_WRITE = (1006, "Connection closed abnormally")
 
 
 def _now_ms() -> int:
@@ -80,6 +86,7 @@ class ConnectionRegistry:
 class Limits(Protocol):
     idle_timeout: float
     max_duration: float
+    write_timeout: float
 
 
 async def watch_limits(live: LiveConnection, limits: Limits) -> None:
@@ -91,19 +98,36 @@ async def watch_limits(live: LiveConnection, limits: Limits) -> None:
     ``docs/local-gateway.md``. The limits are read on every tick, so a test or a notebook may
     shorten them on a running gateway.
 
+    A connection whose outgoing bytes have waited at every tick for ``write_timeout`` seconds
+    (the client stopped reading, and every buffer on the way is full) is ended as a failed
+    write ends it on AWS: aborted, 1006, and a post waiting on it answers 410. Watching here
+    rather than around each post keeps a timer off the fan-out's path.
+
     Once the gateway has sent its close frame, the peer gets ``CLOSING_GRACE_SECONDS`` to
     end the connection; then its transport is aborted, so its session ends and
     ``$disconnect`` runs. That covers a peer that vanished without a FIN (it never answers)
     and websocket-client, which leaves its socket open after reading the server's close frame.
     """
     closing_since: float | None = None
+    stuck_since: float | None = None
     closing: asyncio.Task[None] | None = None  # the close handshake, kept referenced
     websocket = live.websocket
     assert websocket is not None
     while True:
-        tick = max(0.05, min(limits.idle_timeout, limits.max_duration, 5.0) / 4)
-        await asyncio.sleep(tick if closing_since is None else 0.1)
+        shortest = min(limits.idle_timeout, limits.max_duration, limits.write_timeout, 5.0)
+        await asyncio.sleep(max(0.05, shortest / 4) if closing_since is None else 0.1)
         now = time.time() * 1000
+        if websocket.transport.get_write_buffer_size() == 0:
+            stuck_since = None
+        elif stuck_since is None:
+            stuck_since = now
+        elif now - stuck_since > limits.write_timeout * 1000:
+            log.info(
+                "stuck    %s: nothing written for %.0f s", live.connection_id, limits.write_timeout
+            )
+            live.closed_by_gateway = live.closed_by_gateway or FAILED_WRITE
+            websocket.transport.abort()
+            return
         if websocket.state is not State.OPEN:
             closing_since = closing_since or now
             if now - closing_since > CLOSING_GRACE_SECONDS * 1000:

@@ -7,9 +7,9 @@ the same port, the browser chat page at ``/chat``).
 
 A post to an open connection answers 200 once its frame is written to the socket, whether or
 not anyone reads it: a client that vanished without a FIN (a closed laptop lid) is still open
-here, as on AWS, until the idle time-out closes it. Only a post that cannot be written at all
-for ``write_timeout`` seconds (the client stopped reading and every buffer on the way is full)
-ends the connection, as a failed write ends it on AWS, and answers 410.
+here, as on AWS, until the idle time-out closes it. A client whose writes stay stuck (it stopped
+reading and every buffer on the way is full) is ended by :func:`.connections.watch_limits`;
+a post waiting on it then answers 410.
 
 An id that is unknown, closed, or still in ``$connect`` answers 410 with
 ``x-amzn-ErrorType: GoneException``, so boto3 raises ``GoneException``; a body over 128 KB
@@ -40,7 +40,7 @@ import httptools
 from chatlib.limits import MAX_PAYLOAD_BYTES
 from chatlib.local import connections_replies as replies
 from chatlib.local.connections_replies import Reply
-from chatlib.local.gateway.connections import ConnectionRegistry, LiveConnection
+from chatlib.local.gateway.connections import FAILED_WRITE, ConnectionRegistry, LiveConnection
 
 __all__ = ["MAX_URL_BYTES", "MAX_WAITING_REQUESTS", "ManagementAPI", "same_machine"]
 
@@ -56,20 +56,16 @@ class ManagementAPI:
     """Serve ``@connections`` for the connections in ``registry``.
 
     ``on_close`` is awaited for a DELETE: the gateway closes the socket and runs
-    ``$disconnect``. ``write_timeout`` bounds how long a post waits for a client that has
-    stopped reading.
+    ``$disconnect``.
     """
 
     def __init__(
         self,
         registry: ConnectionRegistry,
         on_close: Callable[[LiveConnection], Awaitable[None]],
-        *,
-        write_timeout: float = 10.0,
     ) -> None:
         self._registry = registry
         self._on_close = on_close
-        self.write_timeout = write_timeout
         self.posts = 0
         #: Static pages served on GET, path -> (content type, body): the browser chat page.
         self.pages: dict[str, tuple[str, bytes]] = {}
@@ -95,15 +91,10 @@ class ManagementAPI:
             if connection is None:
                 return replies.gone()
             try:
-                await asyncio.wait_for(
-                    connection.websocket.send(_as_frame(body)), self.write_timeout
-                )
-            except TimeoutError:  # nothing could be written for a while: a failed write
-                log.info("post     %s could not be written: closing it", connection_id)
-                connection.closed_by_gateway = (1006, "Connection closed abnormally")
-                connection.websocket.transport.abort()
+                await connection.websocket.send(_as_frame(body))
+            except Exception:  # closed meanwhile
                 return replies.gone()
-            except Exception:
+            if connection.closed_by_gateway == FAILED_WRITE:  # this write never got out
                 return replies.gone()
             connection.touch()
             self.posts += 1

@@ -50,7 +50,7 @@ class GatewayOptions:
     deployment_cache_seconds: float = 1.0  # a redeploy is served from the next handshake after
     max_instances_per_function: int = 4
     instance_idle_seconds: float = DEFAULT_IDLE_SECONDS  # an idle function instance then ends
-    write_timeout: float = 10.0  # a post that cannot be written this long ends the connection
+    write_timeout: float = 10.0  # writes stuck this long (the client stopped reading) end it
 
 
 #: Bind addresses that mean "every interface": this machine reaches them over loopback.
@@ -101,11 +101,7 @@ class LocalGateway:
             spawn=self._spawn,
             stopping=lambda: self._stopping,
         )
-        self.management = ManagementAPI(
-            self.registry,
-            self.protocol.close_from_management,
-            write_timeout=self.options.write_timeout,
-        )
+        self.management = ManagementAPI(self.registry, self.protocol.close_from_management)
         page = resources.files("chatlib.tools").joinpath("static/chat.html").read_bytes()
         self.management.pages["/chat"] = ("text/html; charset=utf-8", page)
         self._ws_server: Server | None = None
