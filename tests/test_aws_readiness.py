@@ -102,6 +102,14 @@ def test_a_parameter_given_on_update_still_wins(stack, stack_name, sent_change_s
     assert {c.logical_id for c in plan.changes if c.action == "Remove"} >= {"ChatAuthorizer"}
 
 
+def test_a_kept_value_the_new_template_refuses_is_a_clear_error(stack, stack_name):
+    deploy_stack(CHAT, stack_name=stack_name, parameters={"Step": "auth"}, progress=quiet)
+    template = load_template(CHAT)
+    template["Parameters"]["Step"]["AllowedValues"] = ["broadcast", "rooms"]
+    with pytest.raises(TemplateError, match="parameter Step must be one of broadcast, rooms"):
+        plan_deploy(template, stack_name=stack_name, progress=quiet)
+
+
 # ---------------------------------------------------------------------- item 6: stack names
 def _name(length: int) -> str:
     """A valid-looking stack name of ``length`` characters, hyphens included."""

@@ -185,6 +185,7 @@ def plan_deploy(
     previous: list[str] = []
     if change_set_type == "UPDATE":  # omitted parameters keep their values, not the defaults
         values, previous = _keep_previous_values(cloudformation, stack_name, document, values)
+        Resolver(document, values)  # a kept value the new template no longer allows fails here
     created = cloudformation.create_change_set(
         StackName=stack_name,
         ChangeSetName=f"chatlib-{uuid.uuid4().hex[:12]}",
