@@ -5,7 +5,8 @@ each time would make a burst of handshakes a burst of control-plane calls. So a 
 is kept for ``cache_seconds`` (a redeploy is served from the next handshake after it), or
 until :meth:`ServedApis.forget` marks every API stale, after which even open connections
 read it afresh on their next message. Each function is started once ahead of its first
-invocation (``prewarm``), so the first message is not a cold start.
+invocation (``prewarm``), so the first message is not a cold start; a function whose policy
+refuses API Gateway is started after a permission lets it run.
 """
 
 from __future__ import annotations
@@ -69,7 +70,8 @@ class ServedApis:
             api.deployment = deployment
         api.loaded_at = time.monotonic()
         for function in deployment.functions:
-            if function.arn not in api.prewarmed:
+            # a function API Gateway may not invoke is started once it may (no use before)
+            if function.arn not in api.prewarmed and function.invoke_refusal is None:
                 api.prewarmed.add(function.arn)
                 self._prewarm(api, function)
         return api
