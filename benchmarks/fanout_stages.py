@@ -16,8 +16,9 @@ Runs ``chatlib-local serve`` (rooms step) in a child process with timing hooks, 
 
 The hooks are measuring instruments only: wrappers recording wall-clock times (one clock for
 every process of this machine), added in the gateway process by this script and in the
-function instances by a ``sitecustomize`` module on their ``PYTHONPATH``. The code measured is
-the code that runs.
+function instances by a ``sitecustomize`` module that a wrapper of the instance's main runs
+first (the instances start with ``python -S``, which imports no ``sitecustomize`` of its own).
+The code measured is the code that runs.
 """
 
 from __future__ import annotations
@@ -54,13 +55,14 @@ GATEWAY_HOOKS = textwrap.dedent(
     timed(protocol.WebSocketProtocol, "_on_message", "frame")
     timed(lambda_runtime.LambdaRuntime, "_invoke", "invoke")
     timed(management_api.ManagementAPI, "handle", "post")
-    environment = lambda_runtime.lambda_environment
-    def with_hooks(function, region, base):
-        result = environment(function, region, base)
-        result["PYTHONPATH"] = os.environ["STAGES_HOOKS"]
+    environment, worker = lambda_runtime.lambda_environment, lambda_runtime._WORKER
+    def with_hooks(function, region, base, **options):
+        result = environment(function, region, base, **options)
         result["STAGES_OUT"] = os.environ["STAGES_OUT"]
+        result["STAGES_WORKER"] = worker
         return result
     lambda_runtime.lambda_environment = with_hooks
+    lambda_runtime._WORKER = os.environ["STAGES_HOOKS"] + "/worker.py"
     atexit.register(lambda: json.dump(TIMES, open(os.environ["STAGES_OUT"] + "/gateway", "w")))
     from chatlib.tools.cli import main
     sys.argv = ["chatlib-local", "serve", "--step", "rooms", "--quiet"]
@@ -102,6 +104,12 @@ STAGES = ["to gateway", "to invoke", "get sender", "room query", "fan-out", "aft
 def start_hooked_stack(folder: Path) -> tuple[subprocess.Popen[str], str]:
     (folder / "hooks").mkdir()
     (folder / "hooks" / "sitecustomize.py").write_text(INSTANCE_HOOKS)
+    (folder / "hooks" / "worker.py").write_text(
+        "import os, runpy, sys\n"
+        "exec(open(os.path.join(os.path.dirname(__file__), 'sitecustomize.py')).read())\n"
+        "sys.argv[0] = os.environ['STAGES_WORKER']\n"
+        "runpy.run_path(sys.argv[0], run_name='__main__')\n"
+    )
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     environment.update(STAGES_HOOKS=str(folder / "hooks"), STAGES_OUT=str(folder))
     server = subprocess.Popen(
