@@ -335,6 +335,9 @@ def _deploy_decision(scratch: Path, secret_arn: str) -> tuple[str, str]:
     (scratch / "nb06_authorizer.py").write_text(DECISION_AUTHORIZER)
     table = "nb06-exercise"
     create_connection_table(table)
+    store = ConnectionStore(table)
+    for row in store.all_connections():  # rows of an earlier run must not answer for this one
+        store.delete(row.connection_id)
     code = hashlib.sha256((scratch / "my_decision.py").read_bytes()).hexdigest()[:12]
     api = define_api_shortcut(
         "nb06-exercise",
