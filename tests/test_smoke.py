@@ -96,3 +96,20 @@ def test_the_command_prints_one_line_per_check_and_exits_by_the_verdict(
     lines = capsys.readouterr().out.splitlines()
     assert any(line.startswith("FAIL rooms apart") for line in lines)
     assert lines[-1].startswith("FAILED: rooms apart (")
+
+
+def test_the_real_account_path_runs_as_commands(stack, embedded_aws, capsys):
+    """deploy, smoke, teardown: the commands the README gives for an account, here pointed at
+    the embedded AWS with --endpoint-url instead of --aws."""
+    import boto3
+
+    where = ["--endpoint-url", embedded_aws.endpoint_url]
+    assert main(["deploy", "--stack", "cli-chat", "--step", "rooms", *where]) == 0
+    url = capsys.readouterr().out.splitlines()[-1].removeprefix("WebSocket URL: ")
+    assert url.startswith("wss://") and url.endswith("/dev")
+    assert main(["smoke", stack.local_url(url), "--stack", "cli-chat", *where]) == 0
+    assert capsys.readouterr().out.splitlines()[-1].startswith("the chat works (7 checks held")
+    assert main(["teardown", "--stack", "cli-chat", *where]) == 0
+    names = [s["StackName"] for s in boto3.client("cloudformation").list_stacks()["StackSummaries"]
+             if s["StackStatus"] != "DELETE_COMPLETE"]  # fmt: skip
+    assert "cli-chat" not in names

@@ -7,6 +7,8 @@
     chatlib-local token --roster names.txt [--room R …] [--out-dir DIR]
     chatlib-local logs FUNCTION [--follow] [--since MINUTES]
     chatlib-local rotate-secret [--stack NAME | --secret-id ID] [--endpoint-url URL | --aws]
+    chatlib-local deploy [--stack NAME] [--step S] [--alarm-email E] [--endpoint-url URL | --aws]
+    chatlib-local teardown [--stack NAME] [--endpoint-url URL | --aws]
     chatlib-local smoke [URL] [--stack NAME] [--step S] [--table T] [--secret-id ID] [--aws]
 
 ``serve`` (:mod:`chatlib.tools.serve`) starts the embedded AWS and the local gateway, deploys
@@ -16,7 +18,10 @@ a JWT with the secret of a deployed auth-step stack (the local one, or AWS with 
 or one join link per learner of a roster (:mod:`chatlib.tools.classroom`). ``logs`` prints a
 function's CloudWatch Logs, like ``sam logs``, locally or with ``--aws``. ``rotate-secret``
 gives the signing secret a new current version: tokens signed with the version it replaces keep
-working until the next rotation. ``smoke`` checks a deployed chat end to end in seconds
+working until the next rotation. ``deploy`` and ``teardown`` run
+:func:`chatlib.deploy_stack` and :func:`chatlib.teardown_stack` on ``infra_cfn/chat.yaml``, so
+the whole real-account path is six commands (``deploy``, ``smoke``, ``token``, ``chat``, ``logs``,
+``teardown``; the README shows them). ``smoke`` checks a deployed chat end to end in seconds
 (:mod:`chatlib.tools.smoke`): rooms apart, the sender's copy, a stale row cleaned on 410, the
 frame limit, ``$default``, and at the auth step bad tokens refused; it exits 1 if any failed.
 
@@ -89,6 +94,18 @@ def _parser() -> argparse.ArgumentParser:
     logs.add_argument("--since", type=float, default=60, help="minutes back (default 60)")
     logs.add_argument("--stack", default=STACK, help="prefix for a short function name")
     _add_where(logs)
+    deploy = commands.add_parser("deploy", help="deploy infra_cfn/chat.yaml as a stack")
+    deploy.add_argument("--stack", default=STACK, help=f"the stack's name (default {STACK})")
+    deploy.add_argument(
+        "--step",
+        choices=["broadcast", "rooms", "auth"],
+        help="the teaching step (an update keeps the deployed one if omitted)",
+    )
+    deploy.add_argument("--alarm-email", help="where the alarms write (confirm the e-mail)")
+    _add_where(deploy)
+    teardown = commands.add_parser("teardown", help="delete the stack and its code bucket")
+    teardown.add_argument("--stack", default=STACK, help=f"the stack's name (default {STACK})")
+    _add_where(teardown)
     smoke = commands.add_parser("smoke", help="check a deployed chat end to end")
     smoke.add_argument("url", nargs="?", help="WebSocket URL (default: the stack's output)")
     smoke.add_argument("--stack", help="the stack to read URL, table, secret and step from")
@@ -255,6 +272,28 @@ def rotate_secret(args: argparse.Namespace) -> int:
     return 0
 
 
+def deploy(args: argparse.Namespace) -> int:
+    from chatlib.deploy import CHAT_TEMPLATE, deploy_stack
+
+    _point_boto3(args)
+    given = {"Step": args.step, "AlarmEmail": args.alarm_email}
+    result = deploy_stack(
+        CHAT_TEMPLATE,
+        stack_name=args.stack,
+        parameters={key: value for key, value in given.items() if value is not None},
+    )
+    print(f"WebSocket URL: {result.outputs['WebSocketUrl']}")
+    return 0
+
+
+def teardown(args: argparse.Namespace) -> int:
+    from chatlib.deploy import teardown_stack
+
+    _point_boto3(args)
+    teardown_stack(args.stack)
+    return 0
+
+
 def smoke(args: argparse.Namespace) -> int:
     from chatlib.tools.smoke import SmokeTarget, run_smoke, target_for_stack
 
@@ -301,6 +340,8 @@ def main(argv: list[str] | None = None) -> int:
         "logs": logs,
         "rotate-secret": rotate_secret,
         "smoke": smoke,
+        "deploy": deploy,
+        "teardown": teardown,
     }
     try:
         return commands[args.command](args)
