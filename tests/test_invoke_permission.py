@@ -251,5 +251,6 @@ def test_a_template_deployed_stack_carries_its_permissions(stack):
         stack.local_url(result.outputs["WebSocketUrl"]), room_id="lobby", user_id="p"
     )
     client.send("hello")
+    stack.wait_until_idle()
     assert [f["message"] for f in client.receive_all()] == ["hello"]
     client.close()

@@ -200,8 +200,7 @@ class LambdaRuntime:
             self._execution_log_stream,
             group=group,
         )
-        log.warning("%s", function.invoke_refusal)
-        await asyncio.to_thread(self.logs.ship)
+        await asyncio.to_thread(self.logs.ship)  # the gateway's own log line says it too
         return Invocation(
             request_id,
             error_type="AccessDeniedException",
