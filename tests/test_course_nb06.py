@@ -162,6 +162,14 @@ def test_the_decision_is_judged_through_the_gateway(tmp_path, secret_arn, gatewa
     said = nb06.check_decision(tmp_path, secret_arn)
     assert said.startswith("Not quite: the token 'another issuer' got Allow (101)"), said
 
+    decision.write_text(DECISION_SOLUTION.replace('claims["rooms"]', 'claims["room"]'))
+    said = nb06.check_decision(tmp_path, secret_arn)
+    assert said.startswith(
+        "Not quite: the token 'genuine, its room' got 500: the authorizer failed"
+    ), said
+    assert "local.logs('nb06-exercise-authorizer')" in said
+    assert "KeyError" in "".join(gateway.logs("nb06-exercise-authorizer"))
+
 
 def test_a_decision_that_does_not_compile_is_reported(tmp_path, secret_arn):
     (tmp_path / "my_decision.py").write_text("def decide(token, room, secret:\n")

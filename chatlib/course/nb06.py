@@ -112,6 +112,8 @@ USER, ROOM, OTHER_ROOM = "erin", "green", "blue"
 _OTHER_SECRET = "a-secret-that-is-not-this-stacks-secret-0123456789abcdef-0123456789"
 _METHOD_ARN = "arn:aws:execute-api:us-east-1:123456789012:abcde12345/dev/$connect"
 _STATUS = {"Allow": 101, "Deny": 403, "Unauthorized": 401}
+_API = "nb06-exercise"
+_AUTHORIZER = f"{_API}-authorizer"  # the function define_api_shortcut names
 
 
 @dataclass(frozen=True)
@@ -219,6 +221,12 @@ def _judge(cases_: list[Case], answer: Callable[[Case], tuple[str, str]]) -> str
     and what else went wrong with it ("" if nothing)."""
     for case in cases_:
         outcome, problem = answer(case)
+        if outcome == "status 500":  # API Gateway's answer when the authorizer itself fails
+            return (
+                f"Not quite: the token '{case.label}' got 500: the authorizer failed (an "
+                f"exception other than jwt.InvalidTokenError); local.logs('{_AUTHORIZER}') "
+                "shows it."
+            )
         if outcome != case.expected:
             return (
                 f"Not quite: the token '{case.label}' got {_shown(outcome)} instead of "
@@ -333,14 +341,14 @@ def check_decision(scratch: str | Path, secret_arn: str) -> str:
 
 def _deploy_decision(scratch: Path, secret_arn: str) -> tuple[str, str]:
     (scratch / "nb06_authorizer.py").write_text(DECISION_AUTHORIZER)
-    table = "nb06-exercise"
+    table = _API
     create_connection_table(table)
     store = ConnectionStore(table)
     for row in store.all_connections():  # rows of an earlier run must not answer for this one
         store.delete(row.connection_id)
     code = hashlib.sha256((scratch / "my_decision.py").read_bytes()).hexdigest()[:12]
     api = define_api_shortcut(
-        "nb06-exercise",
+        _API,
         {
             "$connect": "chatlib.handlers.connect_verified.handler",
             "$disconnect": "chatlib.handlers.disconnect.handler",
