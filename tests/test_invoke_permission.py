@@ -254,3 +254,40 @@ def test_a_template_deployed_stack_carries_its_permissions(stack):
     stack.wait_until_idle()
     assert [f["message"] for f in client.receive_all()] == ["hello"]
     client.close()
+
+
+AUTHORIZER = """
+def allow(event, context):
+    statement = {"Action": "execute-api:Invoke", "Effect": "Allow", "Resource": event["methodArn"]}
+    policy = {"Version": "2012-10-17", "Statement": [statement]}
+    return {"principalId": "u", "policyDocument": policy}
+
+def connect(event, context):
+    return {"statusCode": 200}
+"""
+
+
+def test_an_authorizer_needs_its_own_permission(stack, tmp_path):
+    """API Gateway invokes a Lambda authorizer as ``{api}/authorizers/{id}``: without a
+    permission for that, every handshake fails with 500 before ``$connect`` is reached."""
+    from chatlib.local.api_shortcut import AuthorizerSpec, define_api_shortcut
+
+    (tmp_path / "authz.py").write_text(AUTHORIZER)
+    api = define_api_shortcut(
+        "authorized",
+        {"$connect": "authz.connect"},
+        authorizer=AuthorizerSpec("authz.allow"),
+        environment={"PYTHONPATH": str(tmp_path)},
+    )
+    url = stack.gateway.websocket_url(api.api_id, api.stage)
+    open_socket(url, query="token=x").close()  # the shortcut granted it
+
+    lam = boto3.client("lambda")
+    function = api.function_names["authorizer"]
+    policy = json.loads(lam.get_policy(FunctionName=function)["Policy"])
+    (statement,) = policy["Statement"]
+    assert "/authorizers/" in statement["Condition"]["ArnLike"]["AWS:SourceArn"]
+    lam.remove_permission(FunctionName=function, StatementId=statement["Sid"])
+    stack.refresh()
+    assert refused_status(url, "token=x") == 500
+    assert any(f"({function})" in line for line in _execution_log(api.api_id))
