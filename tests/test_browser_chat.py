@@ -12,6 +12,7 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import boto3
 import pytest
 from chat_deployments import deploy_test_chat
 from gateway_helpers import PROBE, wait_for
@@ -220,3 +221,22 @@ def test_a_page_whose_keepalive_goes_unanswered_drops_the_connection_and_reconne
     assert first not in wait_for(
         lambda: connection_ids(table, "dave") != [first] and connection_ids(table, "dave")
     )
+
+
+def test_a_page_closed_by_the_server_on_purpose_stays_closed(stack, browser):
+    """A moderator's kick (DELETE @connections: a normal closure, 1000) is not a drop: the page
+    does not come back, or the kick of notebook 05 would undo itself."""
+    url, table, _ = deploy_test_chat(stack)
+    api_id, stage = url.rsplit("/", 2)[1:]
+    page = open_chat(
+        browser, stack.gateway.chat_page_url(api_id, stage) + "&backoff=0.2", "troll", "blue"
+    )
+    [connection_id] = wait_for(lambda: connection_ids(table, "troll"))
+    boto3.client(
+        "apigatewaymanagementapi", endpoint_url=stack.gateway.connections_url(api_id, stage)
+    ).delete_connection(ConnectionId=connection_id)
+    page.wait_for_selector("#log .info:has-text('closed by the server')", timeout=10_000)
+    # "closed", not "reconnecting": no attempt was scheduled (scheduling one shows at once)
+    assert page.inner_text("#state") == "closed"
+    assert "reconnect" not in page.inner_text("#log")
+    wait_for(lambda: not connection_ids(table, "troll"))  # $disconnect removed its row
