@@ -1,17 +1,17 @@
 """Notebook 04's exercise: the learner's whisper route, deployed, judged by its check.
 
-The notebook's own published solution (its ``<details>`` block) and its whisper module (the
-``%%writefile`` cell) are deployed here the way the notebook deploys them: plain boto3 change
-sets, the zip built with ``build_package(extra_modules=[…])``. With the solution the check says
-"Correct"; then each plausible mistake is deployed as an update of the same stack and the check
-must name it: the route missing, the invoke permission missing, a role that may Scan, a stage
-that does not wait for the route. An exercise still holding its TODO lines is "Not answered yet".
+The notebook's own published solution (its ``<details>`` block) and its whisper module (03's
+reference, ``chatlib.course.nb03.WHISPER_SOLUTION``) are deployed here the way the notebook
+deploys them: plain boto3 change sets, the zip built with ``build_package(extra_modules=[…])``.
+With the solution the check says "Correct"; then each plausible mistake is deployed as an
+update of the same stack and the check must name it: the route missing, the invoke permission
+missing or too wide, a role that may Scan or Query the table, a stage that does not wait for
+the route. An exercise still holding its TODO lines is "Not answered yet".
 """
 
 from __future__ import annotations
 
 import json
-import re
 import uuid
 
 import boto3
@@ -20,6 +20,7 @@ from cfnlint.decode.cfn_yaml import loads
 from notebook_files import ROOT, read, solution_codes
 
 from chatlib import CHAT_TEMPLATE, build_package, teardown_stack
+from chatlib.course.nb03 import WHISPER_SOLUTION
 from chatlib.course.nb04 import check_whisper_route
 from chatlib.deploy.boundary import ensure_boundary
 
@@ -35,8 +36,8 @@ def notebook_solution() -> dict:
 
 
 def whisper_module() -> str:
-    cell = next(c for c in read(NOTEBOOK).cells if c.get("id") == "whisper-module")
-    return cell.source.split("\n", 1)[1]  # without the %%writefile line
+    """The handler notebook 04 deploys: 03's reference, from its course module."""
+    return WHISPER_SOLUTION
 
 
 def deploy(template: dict, package_key: str, bucket: str) -> str:
@@ -132,10 +133,11 @@ def test_the_notebooks_solution_is_correct_and_each_mistake_is_named(deployed):
 
 
 def test_a_handler_that_posts_to_the_wrong_people_fails_through_the_gateway(deployed, tmp_path):
-    """The deployed parts all right, the delivery wrong: bob's rooms instead of bob."""
+    """The deployed parts all right, the delivery wrong: to the sender instead of bob."""
     solution, redeploy = deployed
-    wrong = re.sub(r'IndexName="userId-index"', 'IndexName="roomId-index"', whisper_module())
-    wrong = wrong.replace('Key("userId").eq(body["to"])', 'Key("roomId").eq(sender["roomId"])')
+    wrong = whisper_module().replace(
+        'connections_of(body["to"])', 'connections_of(sender["userId"])'
+    )
     (tmp_path / "whisper.py").write_text(wrong)
     package = build_package(extra_modules=[tmp_path / "whisper.py"])
     bucket = f"{STACK}-artifacts"

@@ -182,6 +182,7 @@ def finish(stack: Any, change_set: Any, before: Any = None) -> None:
     try:
         outputs = moto_bridge.reconcile(stack.name, template, parameters, progress=_log.info)
         _revoke_removed_permissions(stack, before, template)
+        _gateway_follows()
     except Exception as error:  # any reason the bridge fails is the learner's to read
         failed = f"{change_set.change_set_type}_FAILED"
         stack.status = failed
@@ -195,6 +196,17 @@ def finish(stack: Any, change_set: Any, before: Any = None) -> None:
     for key, value in outputs.items():
         description = declared[key].get("Description")
         stack.output_map._parsed_outputs[key] = Output(key, str(value), description)
+
+
+def _gateway_follows() -> None:
+    """Open connections use the redeployed API from their next message, as on AWS; the local
+    gateway otherwise keeps what it read at their handshake. (chatlib's deploy gets the same
+    from ``LocalStack.local_url``, which a notebook calls after each deploy.)"""
+    from chatlib.local.gateway import stack as gateway
+
+    running = gateway._running
+    if running is not None:
+        running.refresh()
 
 
 def _revoke_removed_permissions(stack: Any, before: Any, template: Mapping[str, Any]) -> None:
