@@ -180,3 +180,21 @@ def test_the_gateway_sends_no_pings_of_its_own(stack, probe):
 
     assert stack.run(keepalive_settings()) == (None, None)
     ws.close()
+
+
+def test_a_delete_is_a_normal_closure(stack, probe):
+    """Unlike the limits and a stuck write, a DELETE @connections closes with 1000, as API
+    Gateway's logs show for it (boto/boto3#3789): a client tells a kick from a drop by it."""
+    url, management = probe
+    ws = open_socket(url)
+    ws_id = connection_id(ws)
+    management.delete_connection(ConnectionId=ws_id)
+    ws.settimeout(10)
+    opcode, data = ws.recv_data(control_frame=True)
+    assert (opcode, int.from_bytes(data[:2], "big")) == (websocket.ABNF.OPCODE_CLOSE, 1000)
+    event = disconnect_of(stack, ws_id)
+    assert (event["disconnectStatusCode"], event["disconnectReason"]) == (
+        1000,
+        "Connection Closed Normally",
+    )
+    ws.shutdown()

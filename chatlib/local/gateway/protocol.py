@@ -261,7 +261,8 @@ class WebSocketProtocol:
                 await live.websocket.send(json.dumps(frame))
 
     async def close_from_management(self, live: LiveConnection) -> None:
-        live.closed_by_gateway = (1000, "Connection closed by @connections DELETE")
+        # What API Gateway's execution logs show for a DELETE (boto/boto3 issue 3789).
+        live.closed_by_gateway = (1000, "Connection Closed Normally")
         if live.websocket is not None:
             self._spawn(live.websocket.close(1000, ""))
 
