@@ -8,7 +8,10 @@ The decision is judged through the local gateway, as the notebook's check cell d
 from __future__ import annotations
 
 import re
+import time
 import uuid
+from dataclasses import replace
+from types import SimpleNamespace
 
 import boto3
 import pytest
@@ -177,3 +180,28 @@ def test_a_decision_that_does_not_compile_is_reported(tmp_path, secret_arn):
         r"Not quite: my_decision\.py does not compile \(line 1",
         nb06.check_decision(tmp_path, secret_arn),
     )
+
+
+def test_the_reference_authorizer_follows_a_rotation_within_its_ttl(
+    tmp_path, secret_arn, monkeypatch
+):
+    """The minimal authorizer keeps the secret at most SECRET_TTL seconds: after a rotation, a
+    warm instance verifies with the new value once its copy is that old (clock injected)."""
+    (tmp_path / "my_authorizer.py").write_text(nb06.REFERENCE_AUTHORIZER)
+    handler = nb06._load(tmp_path / "my_authorizer.py", "handler")
+    now = [1000.0]
+    monkeypatch.setitem(handler.__globals__, "time", SimpleNamespace(monotonic=lambda: now[0]))
+    monkeypatch.setenv("TOKEN_SECRET_ID", secret_arn)
+    genuine = nb06.cases(int(time.time()))[0]
+
+    def answer(secret: str) -> str:
+        case = replace(genuine, claims={**genuine.claims, "jti": uuid.uuid4().hex})
+        return nb06._call(handler, case, secret)[0]
+
+    old, new = "k" * 64, "n" * 64
+    assert answer(old) == "Allow"
+    boto3.client("secretsmanager").put_secret_value(SecretId=secret_arn, SecretString=new)
+    now[0] += 299  # a warm instance, within its TTL: still the old value
+    assert (answer(old), answer(new)) == ("Allow", "Unauthorized")
+    now[0] += 1
+    assert (answer(old), answer(new)) == ("Unauthorized", "Allow")
