@@ -4,10 +4,19 @@
     python3 workbook.py lab     # open the notebooks in JupyterLab
     python3 workbook.py lab --lang ja   # 日本語版: open the Japanese edition's first notebook
     python3 workbook.py test    # run the whole test suite (unit tests and every notebook)
+    python3 workbook.py wheelhouse DIR      # download every wheel the course needs into DIR
+    python3 workbook.py lab --wheels DIR    # install from DIR only: no network needed
 
-Both create ``.venv/`` beside this file on first use and install the project into it
-(``pip install -e .[test]``). The install is redone only when ``pyproject.toml`` changes,
-so later runs start at once. Extra arguments go to JupyterLab or pytest unchanged.
+Both create ``.venv/`` beside this file on first use and install the project into it: ``lab``
+only what the course uses (``pip install -e .``), ``test`` the test tooling too (``.[test]``:
+pytest, nbval, Playwright, hypothesis…), which no learner needs. The install is redone only
+when ``pyproject.toml`` changes or a command needs more than is installed, so later runs start
+at once. Extra arguments go to JupyterLab or pytest unchanged.
+
+``wheelhouse`` is for a class on venue Wi-Fi: the instructor downloads once, on a machine like
+the learners' (wheels are for the platform and Python that download them; further arguments go
+to ``pip download``), and hands the folder round on a USB stick; ``lab --wheels DIR`` then
+installs with the package index turned off.
 
 ``test`` also keeps checkov, the template linter the tests run, in an environment of its own
 (``.venv/checkov/``): checkov pins an old boto3, which must not become the workbook's.
@@ -22,6 +31,7 @@ import hashlib
 import os
 import subprocess
 import sys
+import tomllib
 import venv
 from pathlib import Path
 
@@ -40,20 +50,59 @@ def _project_fingerprint() -> str:
     return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
 
 
-def ensure_environment() -> Path:
-    """Create the virtual environment and install the project when it is missing or stale."""
+def installed_extras() -> set[str] | None:
+    """The extras installed for the current ``pyproject.toml``, or ``None`` when the install
+    is missing or stale. The stamp holds the fingerprint, then one extra a line."""
+    try:
+        fingerprint, *extras = STAMP.read_text().splitlines()
+    except OSError:
+        return None
+    return set(extras) if fingerprint == _project_fingerprint() else None
+
+
+def ensure_environment(extras: tuple[str, ...] = (), wheels: Path | None = None) -> Path:
+    """Create the virtual environment and install the project (with ``extras``) when it is
+    missing, stale, or lacks an extra; from the folder ``wheels`` alone when one is given."""
     python = BIN / ("python.exe" if os.name == "nt" else "python")
     if not python.exists():
         print(f"workbook: creating a virtual environment in {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    fingerprint = _project_fingerprint()
-    if not STAMP.exists() or STAMP.read_text() != fingerprint:
+    have = installed_extras()
+    if have is None or not set(extras) <= have:
+        wanted = sorted(set(extras) | (have or set()))
         print("workbook: installing the workbook and its dependencies (first run only)", flush=True)
         pip = [str(python), "-m", "pip", "--disable-pip-version-check"]
-        subprocess.run([*pip, "install", "--quiet", "--upgrade", "pip"], check=True)
-        subprocess.run([*pip, "install", "--quiet", "-e", f"{ROOT}[test]"], check=True)
-        STAMP.write_text(fingerprint)
+        source = ["--no-index", "--find-links", str(wheels)] if wheels else []
+        subprocess.run([*pip, "install", "--quiet", *source, "--upgrade", "pip"], check=True)
+        target = f"{ROOT}[{','.join(wanted)}]" if wanted else str(ROOT)
+        subprocess.run([*pip, "install", "--quiet", *source, "-e", target], check=True)
+        STAMP.write_text("\n".join([_project_fingerprint(), *wanted]) + "\n")
     return python
+
+
+def build_wheelhouse(folder: Path, pip_options: list[str]) -> int:
+    """Download into ``folder`` every wheel ``lab`` installs, plus pip and the build backend
+    (an editable install builds the project itself, offline too)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "download", "--quiet"]
+    backend = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    for requirements in (["pip", *backend], [str(ROOT)]):
+        subprocess.run([*pip, "--dest", str(folder), *pip_options, *requirements], check=True)
+    wheels = sorted(folder.iterdir())
+    size = sum(path.stat().st_size for path in wheels) / 2**20
+    print(
+        f"workbook: {len(wheels)} files, {size:.0f} MiB in {folder}; "
+        f"learners run: python3 workbook.py lab --wheels {folder}"
+    )
+    return 0
+
+
+def pop_wheels(extra: list[str]) -> tuple[Path | None, list[str]]:
+    """Take ``--wheels DIR`` out of Lab's arguments: it is the workbook's own."""
+    parser = argparse.ArgumentParser(prog="workbook.py lab", add_help=False, allow_abbrev=False)
+    parser.add_argument("--wheels", type=Path, default=None)
+    known, rest = parser.parse_known_args(extra)
+    return known.wheels, rest
 
 
 #: The template review tool, kept apart: it pins boto3 and packaging to old versions.
@@ -95,13 +144,20 @@ def lab_command(python: Path, *, is_root: bool, language: str = "en") -> list[st
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"lab", "test"}:
+    if not argv or argv[0] not in {"lab", "test", "wheelhouse"} or argv[1:2] == ["--help"]:
         print(__doc__)
         return 2
     command, extra = argv[0], argv[1:]
+    if command == "wheelhouse":
+        if not extra:
+            print("workbook.py wheelhouse DIR [pip download options]", file=sys.stderr)
+            return 2
+        return build_wheelhouse(Path(extra[0]).resolve(), extra[1:])
+    wheels = None
     if command == "lab":
         language, extra = pop_language(extra)
-    python = ensure_environment()
+        wheels, extra = pop_wheels(extra)
+    python = ensure_environment(() if command == "lab" else ("test",), wheels)
     os.chdir(ROOT)
     if command == "lab":
         is_root = hasattr(os, "geteuid") and os.geteuid() == 0
