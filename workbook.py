@@ -6,12 +6,18 @@
     python3 workbook.py test    # run the whole test suite (unit tests and every notebook)
     python3 workbook.py wheelhouse DIR      # download every wheel the course needs into DIR
     python3 workbook.py lab --wheels DIR    # install from DIR only: no network needed
+    python3 workbook.py lock    # after a green test run: pin what .venv holds as the lock
 
 Both create ``.venv/`` beside this file on first use and install the project into it: ``lab``
 only what the course uses (``pip install -e .``), ``test`` the test tooling too (``.[test]``:
 pytest, nbval, Playwright, hypothesis…), which no learner needs. The install is redone only
 when ``pyproject.toml`` changes or a command needs more than is installed, so later runs start
 at once. Extra arguments go to JupyterLab or pytest unchanged.
+
+Every install is constrained by the lock, ``[tool.workbook] lock`` in ``pyproject.toml``: the
+exact versions the test suite last passed with (``lock`` writes it from ``.venv``), so a class
+installs what CI tested, not whatever was released the night before (``chatlib.local`` patches
+moto's internals, which a new moto may change).
 
 ``wheelhouse`` is for a class on venue Wi-Fi: the instructor downloads once, on a machine like
 the learners' (wheels are for the platform and Python that download them; further arguments go
@@ -50,6 +56,43 @@ def _project_fingerprint() -> str:
     return hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
 
 
+def locked_versions() -> list[str]:
+    """The lock: one ``name==version`` a package."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    return project.get("tool", {}).get("workbook", {}).get("lock", [])
+
+
+def constraints_file() -> Path:
+    """The lock as a pip constraints file (pip reads no TOML)."""
+    path = VENV / "constraints.txt"
+    path.write_text("".join(f"{line}\n" for line in locked_versions()))
+    return path
+
+
+def write_lock(python: Path) -> int:
+    """Replace the lock with what ``.venv`` holds (run after a green ``workbook.py test``)."""
+    frozen = subprocess.run(
+        [str(python), "-m", "pip", "freeze", "--disable-pip-version-check"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.splitlines()
+    pins = sorted(
+        (line for line in frozen if "==" in line and not line.startswith(("-", "#"))), key=str.lower
+    )
+    pyproject = ROOT / "pyproject.toml"
+    text = pyproject.read_text()
+    block = "lock = [\n" + "".join(f'    "{pin}",\n' for pin in pins) + "]"
+    start = text.index("lock = [", text.index("[tool.workbook]"))
+    end = text.index("]", start) + 1
+    extras = installed_extras() or set()
+    pyproject.write_text(text[:start] + block + text[end:])
+    # .venv holds exactly the new lock: keep it installed rather than install it again
+    STAMP.write_text("\n".join([_project_fingerprint(), *sorted(extras)]) + "\n")
+    print(f"workbook: locked {len(pins)} packages in pyproject.toml [tool.workbook]")
+    return 0
+
+
 def installed_extras() -> set[str] | None:
     """The extras installed for the current ``pyproject.toml``, or ``None`` when the install
     is missing or stale. The stamp holds the fingerprint, then one extra a line."""
@@ -75,7 +118,8 @@ def ensure_environment(extras: tuple[str, ...] = (), wheels: Path | None = None)
         source = ["--no-index", "--find-links", str(wheels)] if wheels else []
         subprocess.run([*pip, "install", "--quiet", *source, "--upgrade", "pip"], check=True)
         target = f"{ROOT}[{','.join(wanted)}]" if wanted else str(ROOT)
-        subprocess.run([*pip, "install", "--quiet", *source, "-e", target], check=True)
+        locked = ["--constraint", str(constraints_file())]
+        subprocess.run([*pip, "install", "--quiet", *source, *locked, "-e", target], check=True)
         STAMP.write_text("\n".join([_project_fingerprint(), *wanted]) + "\n")
     return python
 
@@ -86,8 +130,12 @@ def build_wheelhouse(folder: Path, pip_options: list[str]) -> int:
     folder.mkdir(parents=True, exist_ok=True)
     pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "download", "--quiet"]
     backend = tomllib.loads((ROOT / "pyproject.toml").read_text())["build-system"]["requires"]
+    VENV.mkdir(exist_ok=True)
+    locked = ["--constraint", str(constraints_file())]
     for requirements in (["pip", *backend], [str(ROOT)]):
-        subprocess.run([*pip, "--dest", str(folder), *pip_options, *requirements], check=True)
+        subprocess.run(
+            [*pip, "--dest", str(folder), *locked, *pip_options, *requirements], check=True
+        )
     wheels = sorted(folder.iterdir())
     size = sum(path.stat().st_size for path in wheels) / 2**20
     print(
@@ -144,7 +192,7 @@ def lab_command(python: Path, *, is_root: bool, language: str = "en") -> list[st
 
 
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"lab", "test", "wheelhouse"} or argv[1:2] == ["--help"]:
+    if not argv or argv[0] not in {"lab", "test", "wheelhouse", "lock"} or argv[1:2] == ["--help"]:
         print(__doc__)
         return 2
     command, extra = argv[0], argv[1:]
@@ -153,6 +201,8 @@ def main(argv: list[str]) -> int:
             print("workbook.py wheelhouse DIR [pip download options]", file=sys.stderr)
             return 2
         return build_wheelhouse(Path(extra[0]).resolve(), extra[1:])
+    if command == "lock":
+        return write_lock(ensure_environment(("test",)))
     wheels = None
     if command == "lab":
         language, extra = pop_language(extra)

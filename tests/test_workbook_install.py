@@ -77,3 +77,22 @@ def test_a_command_it_does_not_know_prints_the_usage(argv):
                           capture_output=True, text=True, timeout=60)  # fmt: skip
     assert done.returncode == 2
     assert "workbook.py" in done.stdout + done.stderr
+
+
+def test_the_tests_run_on_exactly_the_locked_versions():
+    """The lock is what CI installs and tests: every package of this environment, at the
+    version ``[tool.workbook] lock`` names, and nothing the lock does not name."""
+    from importlib import metadata
+
+    from packaging.utils import canonicalize_name
+
+    locked = {
+        canonicalize_name(name): version
+        for name, version in (pin.split("==") for pin in load_workbook().locked_versions())
+    }
+    installed = {
+        canonicalize_name(dist.metadata["Name"]): dist.version
+        for dist in metadata.distributions()
+        if canonicalize_name(dist.metadata["Name"]) not in {"chatlib", "pip", "setuptools", "wheel"}
+    }
+    assert installed == locked
