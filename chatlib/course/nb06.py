@@ -39,6 +39,7 @@ from chatlib.table import create_connection_table
 __all__ = [
     "DECISION_AUTHORIZER",
     "REFERENCE_AUTHORIZER",
+    "cases",
     "check_authorizer",
     "check_decision",
 ]
