@@ -73,10 +73,41 @@ def lab_settings(folder: Path) -> Path:
     return settings
 
 
+#: A notebook with one of each fault the test must see, and a diagram that does render.
+PROBE_CELLS = [
+    # 00's diagram before its fix: mermaid 11 reads ``CB[@`` as the start of an edge id.
+    "```mermaid\nflowchart LR\n    A[client] --> CB[@connections<br/>API]\n```",
+    '```mermaid\nflowchart LR\n    A[client] --> CB["@connections<br/>API"]\n```',
+    "A formula MathJax cannot typeset: $\\frac{1}$",
+    "An image that is not there: ![missing](no-such-image.png)",
+]
+
+
+def lab_root(folder: Path) -> Path:
+    """What Lab serves: the repository's notebooks and docs (links), and the probe notebook,
+    which must not be written into the working tree."""
+    root = folder / "root"
+    (root / "probe").mkdir(parents=True)
+    for name in ("notebooks", "docs"):
+        (root / name).symlink_to(ROOT / name, target_is_directory=True)
+    probe = nbformat.v4.new_notebook(
+        metadata={"kernelspec": {"name": "python3", "display_name": "Python 3"}}
+    )
+    probe.cells = [nbformat.v4.new_markdown_cell(source) for source in PROBE_CELLS]
+    nbformat.write(probe, root / "probe" / "faults.ipynb")
+    return root
+
+
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    """The ``.venv``'s JupyterLab serving the repository on a loopback port; its URL."""
-    folder = tmp_path_factory.mktemp("lab")
+def lab_folder(tmp_path_factory) -> Path:
+    """Lab's settings, workspaces, runtime files and root (``root/``), all temporary."""
+    return tmp_path_factory.mktemp("lab")
+
+
+@pytest.fixture(scope="module")
+def lab(lab_folder):
+    """The ``.venv``'s JupyterLab serving the notebooks on a loopback port; its URL."""
+    folder = lab_folder
     port = free_port()
     env = dict(
         os.environ,
@@ -86,7 +117,7 @@ def lab(tmp_path_factory):
     )
     command = [
         sys.executable, "-m", "jupyter", "lab", "--no-browser", "--ip=127.0.0.1",
-        f"--port={port}", "--ServerApp.port_retries=0", f"--ServerApp.root_dir={ROOT}",
+        f"--port={port}", "--ServerApp.port_retries=0", f"--ServerApp.root_dir={lab_root(folder)}",
         "--IdentityProvider.token=", "--ServerApp.password=", "--allow-root",
         f"--LabApp.user_settings_dir={lab_settings(folder)}",
         f"--LabApp.workspaces_dir={folder / 'workspaces'}",
@@ -189,7 +220,17 @@ def open_without_kernel(page, relative: str) -> None:
 
 
 def close_everything(page) -> None:
+    """Close every tab. Lab asks before closing a notebook it counts as changed (choosing "No
+    Kernel" can change one's metadata); nothing here is to be saved, so discard."""
     page.evaluate("() => { window.jupyterapp.commands.execute('application:close-all'); }")
+    page.wait_for_function(
+        "() => !document.querySelector('.jp-NotebookPanel')"
+        " || !!document.querySelector('.jp-Dialog')",
+        timeout=RENDER_TIMEOUT_MS,
+    )
+    discard = page.locator(".jp-Dialog .jp-mod-warn")
+    if discard.count():
+        discard.click()
     page.wait_for_function(
         "() => !document.querySelector('.jp-NotebookPanel')", timeout=RENDER_TIMEOUT_MS
     )
@@ -217,13 +258,31 @@ def wait_until_rendered(page, relative: str, cells: int, diagrams: int) -> dict:
     return page.evaluate(INSPECT)
 
 
+def rendered(page, path: Path, relative: str) -> dict:
+    """Open the notebook at ``path`` (``relative`` to Lab's root), wait for it, close it;
+    what INSPECT found."""
+    cells, diagrams = expected_shape(path)
+    open_without_kernel(page, relative)
+    try:
+        return wait_until_rendered(page, relative, cells, diagrams)
+    finally:
+        close_everything(page)
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: str(p.relative_to(ROOT / "notebooks")))
 def test_every_diagram_renders_and_no_markdown_cell_shows_an_error(lab_page, path):
-    cells, diagrams = expected_shape(path)
     relative = path.relative_to(ROOT).as_posix()
-    open_without_kernel(lab_page, relative)
-    try:
-        state = wait_until_rendered(lab_page, relative, cells, diagrams)
-    finally:
-        close_everything(lab_page)
+    state = rendered(lab_page, path, relative)
     assert state["problems"] == [], f"{relative} in JupyterLab:\n" + "\n".join(state["problems"])
+
+
+def test_the_faults_it_looks_for_are_found(lab_page, lab_folder):
+    """The probe notebook: the unfixed diagram, a bad formula and a missing image are each
+    reported, the fixed diagram is not."""
+    probe = lab_folder / "root" / "probe" / "faults.ipynb"
+    problems = rendered(lab_page, probe, "probe/faults.ipynb")["problems"]
+    assert len(problems) == 3, problems
+    assert problems[0].startswith("mermaid diagram 1 (flowchart LR) did not render: Error: Parse")
+    assert "got 'LINK_ID'" in problems[0]
+    assert problems[1] == "markdown cell 3: MathJax could not typeset: \\frac{1}"
+    assert problems[2].startswith("markdown cell 4: an image did not load: ")
