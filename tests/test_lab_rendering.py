@@ -11,6 +11,10 @@ diagram has rendered, and fails on:
 * a markdown cell that shows an error: a Lab warning, a MathJax error, an image that did not
   load.
 
+A probe notebook, written into Lab's temporary root, holds one of each fault (00's diagram as
+it was before its fix among them), and a test checks that each is reported: the detector is
+proven against the Lab and mermaid in use, not assumed.
+
 The notebooks are globbed (``notebooks/0*.ipynb`` and ``notebooks/ja/0*.ipynb``), so a notebook
 added later is checked too. Needs Debian's Chromium (``apt-get install chromium``); without it,
 or without Playwright, the test is skipped and says why.
