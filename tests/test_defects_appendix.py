@@ -148,3 +148,12 @@ def test_notebook_00_shows_five_rows_of_the_appendix_and_links_it(language):
     link = {"en": "](../docs/defects.md)", "ja": "](../../docs/defects.ja.md)"}[language]
     assert link in source
     assert (OVERVIEW[language].parent / link[2:-1]).resolve() == APPENDIX[language]
+
+
+@pytest.mark.parametrize("language", APPENDIX)
+def test_the_appendix_links_lead_to_files(language):
+    text = APPENDIX[language].read_text(encoding="utf-8")
+    targets = [t for t in re.findall(r"\]\(([^)#]+)\)", text) if "://" not in t]
+    assert targets
+    missing = [t for t in targets if not (APPENDIX[language].parent / t).exists()]
+    assert not missing
