@@ -40,7 +40,7 @@ def whisper_module() -> str:
     return WHISPER_SOLUTION
 
 
-def deploy(template: dict, package_key: str, bucket: str) -> str:
+def deploy(template: dict, package_key: str, bucket: str, step: str = "rooms") -> str:
     """One change set, executed as the notebook does; returns the stack's status."""
     cloudformation = boto3.client("cloudformation")
     try:
@@ -48,7 +48,7 @@ def deploy(template: dict, package_key: str, bucket: str) -> str:
         kind = "UPDATE"
     except cloudformation.exceptions.ClientError:
         kind = "CREATE"
-    given = {"Step": "rooms", "CodeBucket": bucket, "CodeKey": package_key}
+    given = {"Step": step, "CodeBucket": bucket, "CodeKey": package_key}
     created = cloudformation.create_change_set(
         StackName=STACK,
         ChangeSetName=f"test-{uuid.uuid4().hex[:8]}",
@@ -77,9 +77,10 @@ def deployed(stack, tmp_path_factory):
     ensure_boundary(STACK, progress=lambda line: None)
     solution = notebook_solution()
 
-    def redeploy(template):
-        return deploy(template, package.key, bucket)
+    def redeploy(template, step="rooms"):
+        return deploy(template, package.key, bucket, step)
 
+    assert redeploy(solution["whisper_template"]) == "CREATE_COMPLETE"
     yield solution, redeploy
     teardown_stack(STACK, bucket=bucket, progress=lambda line: None)
 
@@ -92,7 +93,6 @@ def variant(solution: dict, change) -> dict:
 
 def test_the_notebooks_solution_is_correct_and_each_mistake_is_named(deployed):
     solution, redeploy = deployed
-    assert redeploy(solution["whisper_template"]) == "CREATE_COMPLETE"
     resources = solution["WHISPER_RESOURCES"]
     assert check_whisper_route(STACK, resources).startswith("Correct!")
 
@@ -152,3 +152,23 @@ def test_an_untouched_exercise_is_not_answered_yet():
     untouched = exercise.source.split('"""')[1]
     assert "TODO" in untouched
     assert check_whisper_route(STACK, untouched).startswith("Not answered yet")
+
+
+def test_open_connections_follow_an_update_made_with_plain_boto3(deployed, stack):
+    """As on AWS, a connection opened before an update is served by the updated stack from its
+    next message (the local gateway otherwise keeps what it read at the handshake)."""
+    from chatlib import ChatClient, stack_outputs
+
+    solution, redeploy = deployed
+    url = stack.local_url(stack_outputs(STACK)["WebSocketUrl"])
+    alice = ChatClient.connect(url, room_id="blue", user_id="alice")
+    bob = ChatClient.connect(url, room_id="green", user_id="bob")
+    try:
+        alice.send("rooms: not for bob")
+        assert bob.receive_all() == []
+        assert redeploy(solution["whisper_template"], step="broadcast") == "UPDATE_COMPLETE"
+        alice.send("broadcast: for everyone")
+        assert bob.receive()["message"] == "broadcast: for everyone"
+    finally:
+        alice.close()
+        bob.close()
