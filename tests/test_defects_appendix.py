@@ -145,6 +145,10 @@ def test_notebook_00_shows_five_rows_of_the_appendix_and_links_it(language):
     full = appendix(language)
     for defect, cells in teaser.items():
         assert cells[:3] == full[defect][:3], f"{defect} differs from the appendix's row"
+        pointers = POINTER.findall(cells[3])
+        assert pointers and all(
+            names_a_section(pointer, headings(number, language)) for number, pointer in pointers
+        ), cells[3]
     link = {"en": "](../docs/defects.md)", "ja": "](../../docs/defects.ja.md)"}[language]
     assert link in source
     assert (OVERVIEW[language].parent / link[2:-1]).resolve() == APPENDIX[language]
