@@ -42,7 +42,8 @@ import venv
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent
-VENV = ROOT / ".venv"
+#: Where the environment lives; WORKBOOK_VENV names another (CI keeps one per Python).
+VENV = Path(os.environ.get("WORKBOOK_VENV") or ROOT / ".venv")
 STAMP = VENV / ".workbook-installed"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 #: What ``lab`` opens, relative to the repository (Lab's root), by ``--lang``.
