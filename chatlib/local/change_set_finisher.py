@@ -5,12 +5,20 @@ integrations, routes and stage; alarms; secrets), and :mod:`chatlib.local.moto_b
 them. chatlib's own deploy (:mod:`chatlib.deploy.stack`) calls the bridge after
 ``execute_change_set`` and reports each step. A learner's own boto3 deploy (notebook 04) calls
 ``execute_change_set`` and a waiter, exactly as against AWS, with no "if local" anywhere; so
-that it gets the same stack, the embedded AWS runs the bridge itself, inside moto, right after
-moto has executed a change set: the ``ExecuteChangeSet`` call returns once the API exists,
-the stack's outputs are resolved in ``DescribeStacks``, and a bridge failure leaves the stack
-``CREATE_FAILED`` / ``UPDATE_FAILED`` with the reason in its events, where a learner looks on AWS.
-And its change sets list what CloudFormation's would (moto lists every resource whatever its
-``Condition``, and nothing for an update that changes only parameters).
+that it gets the same stack, the embedded AWS does what CloudFormation would:
+
+* it runs the bridge itself, inside moto, right after moto has executed a change set: the
+  ``ExecuteChangeSet`` call returns once the API exists, ``DescribeStacks`` shows resolved
+  outputs, and a bridge failure leaves the stack ``CREATE_FAILED`` / ``UPDATE_FAILED`` with
+  the reason in its events, where a learner looks on AWS;
+* its change sets list what CloudFormation's would: each ``Condition`` applied (moto lists every
+  resource), and the changes of an update that changes only parameters (moto lists none);
+* an update with nothing to do is a ``FAILED`` change set with CloudFormation's reason (moto
+  refused the call);
+* an update leaves alone what a ``Condition`` kept out, and an omitted parameter kept with
+  ``UsePreviousValue`` at its default (moto "updated" such resources, and failed);
+* a removed ``AWS::Lambda::Permission`` takes its grant away, and open connections follow the
+  redeployed API from their next message.
 
 :func:`install` patches moto in this process (``start_embedded_aws`` calls it for the moto it
 runs in a thread here). Change sets named ``chatlib-…`` are chatlib's deploy's, which finishes
