@@ -13,10 +13,12 @@ of them, with paces taken from reading and programming-course studies, rounded t
   each exercise or scaffold's solution: the solution's lines that its cell does not already hold;
 * running: the cells' own execution time (committed outputs carry none, so ``--execute`` runs
   the notebook; without it, 2 s a cell) plus 10 seconds a cell to read its output;
-* each exercise: 3 minutes to read the task and think before typing.
+* each exercise or scaffold: 3 minutes to read the task and think before typing; a scaffold whose
+  solution is not printed counts 2 written lines per TODO line.
 
 A section whose heading ends in "(optional)" counts as optional, up to the next heading of the
-same or a higher level. The figures printed are what the notebooks' "Time to learn" lines state,
+same or a higher level; a notebook whose first cell says "Optional in a workshop" is optional
+as a whole. The figures printed are what the notebooks' "Time to learn" lines state,
 rounded up to 5 minutes; ``tests/test_course_shape.py`` keeps the core path within 150 minutes.
 """
 
@@ -40,6 +42,7 @@ MINUTES_PER_LINE_WRITTEN = 1.5
 SECONDS_TO_READ_AN_OUTPUT = 10
 DEFAULT_CELL_SECONDS = 2
 MINUTES_TO_THINK_PER_EXERCISE = 3
+LINES_PER_TODO = 2
 _HEADING = re.compile(r"^(#{1,6}) (.*)$", re.M)
 _SOLUTION = re.compile(r"<summary>Solution</summary>.*?```python\n(.*?)```", re.S)
 
@@ -54,6 +57,8 @@ class Pace:
 
 def sections(notebook: nbformat.NotebookNode) -> list[str]:
     """For each cell, "core" or "optional", by the headings above it."""
+    if "Optional in a workshop" in notebook.cells[0].source:
+        return ["optional"] * len(notebook.cells)
     parts, optional_level = [], None
     for cell in notebook.cells:
         if cell.cell_type == "markdown":
@@ -61,24 +66,44 @@ def sections(notebook: nbformat.NotebookNode) -> list[str]:
                 level = len(hashes)
                 if optional_level is not None and level <= optional_level:
                     optional_level = None
-                if title.rstrip().lower().endswith("(optional)"):
+                if title.strip(" *_").lower().endswith("(optional)"):
                     optional_level = level
         parts.append("optional" if optional_level is not None else "core")
     return parts
 
 
-def written_lines(notebook: nbformat.NotebookNode) -> list[int]:
-    """Lines a learner writes per exercise: each solution's lines missing from the cell the
-    learner starts from (the exercise cell, tagged ``exercise``, or else a cell with TODO)."""
-    starts = [c.source for c in notebook.cells if c.cell_type == "code" and (
-        "exercise" in c.get("metadata", {}).get("tags", []) or "TODO" in c.source)]
-    counts = []
-    for index, solution in enumerate(_SOLUTION.findall("\n".join(
-            c.source for c in notebook.cells if c.cell_type == "markdown"))):
-        start = starts[index] if index < len(starts) else ""
-        diff = difflib.ndiff(start.splitlines(), solution.splitlines())
-        counts.append(sum(1 for line in diff if line.startswith("+ ") and line[2:].strip()))
-    return counts
+def todo_lines(source: str) -> int:
+    """Gaps left for the learner: lines with TODO, not code that tests for the word
+    (``if "TODO" in source``)."""
+    return sum(1 for line in source.splitlines() if "TODO" in line and '"TODO"' not in line)
+
+
+def written_lines(notebook: nbformat.NotebookNode) -> list[tuple[int, int]]:
+    """(cell index, lines the learner writes) per exercise or scaffold. A ``<details>``
+    Solution belongs to the nearest cell above it that the learner starts from (tagged
+    ``exercise``, or holding a TODO line); what it adds to that cell is written. A scaffold
+    with no Solution printed (its reference lives in ``chatlib/course``) counts
+    ``LINES_PER_TODO`` lines for each of its TODO lines."""
+
+    def starts_here(cell) -> bool:
+        tags = cell.get("metadata", {}).get("tags", [])
+        return cell.cell_type == "code" and ("exercise" in tags or todo_lines(cell.source) > 0)
+
+    found: dict[int, int] = {}
+    for index, cell in enumerate(notebook.cells):
+        match = _SOLUTION.search(cell.source) if cell.cell_type == "markdown" else None
+        if match is None:
+            continue
+        above = [i for i in range(index) if starts_here(notebook.cells[i])]
+        start = notebook.cells[above[-1]].source if above else ""
+        diff = difflib.ndiff(start.splitlines(), match.group(1).splitlines())
+        found[above[-1] if above else index] = sum(
+            1 for line in diff if line.startswith("+ ") and line[2:].strip()
+        )
+    for index, cell in enumerate(notebook.cells):
+        if starts_here(cell) and index not in found:
+            found[index] = LINES_PER_TODO * todo_lines(cell.source)
+    return sorted(found.items())
 
 
 def pace(path: Path, cell_seconds: list[float] | None) -> Pace:
@@ -91,10 +116,13 @@ def pace(path: Path, cell_seconds: list[float] | None) -> Pace:
             continue
         lines = [line for line in cell.source.splitlines() if line.strip()]
         seconds = cell_seconds[index] if cell_seconds else DEFAULT_CELL_SECONDS
-        result.add(part, len(lines) / CODE_LINES_READ_PER_MINUTE
-                   + (seconds + SECONDS_TO_READ_AN_OUTPUT) / 60)
-    for lines in written_lines(notebook):
-        result.add("core", MINUTES_TO_THINK_PER_EXERCISE + lines * MINUTES_PER_LINE_WRITTEN)
+        result.add(
+            part,
+            len(lines) / CODE_LINES_READ_PER_MINUTE + (seconds + SECONDS_TO_READ_AN_OUTPUT) / 60,
+        )
+    parts = sections(notebook)
+    for index, lines in written_lines(notebook):
+        result.add(parts[index], MINUTES_TO_THINK_PER_EXERCISE + lines * MINUTES_PER_LINE_WRITTEN)
     return result
 
 
@@ -112,8 +140,13 @@ def executed_cell_seconds(path: Path) -> list[float]:
             finally:
                 seconds[cell_index] = time.perf_counter() - started
 
-    Timed(notebook, timeout=300, kernel_name="python3", allow_errors=True,
-          resources={"metadata": {"path": path.parent}}).execute()
+    Timed(
+        notebook,
+        timeout=300,
+        kernel_name="python3",
+        allow_errors=True,
+        resources={"metadata": {"path": path.parent}},
+    ).execute()
     return seconds
 
 
@@ -134,8 +167,10 @@ def main() -> int:
         core, optional = round_up(minutes["core"]), round_up(minutes["optional"])
         total_core += core
         total_optional += optional
-        print(f"{path.name:<34} {minutes['core']:>8.1f} {core:>7} "
-              f"{minutes['optional']:>9.1f} {optional:>7}")
+        print(
+            f"{path.name:<34} {minutes['core']:>8.1f} {core:>7} "
+            f"{minutes['optional']:>9.1f} {optional:>7}"
+        )
     print(f"{'the course':<34} {'':>8} {total_core:>7} {'':>9} {total_optional:>7}")
     return 0
 
