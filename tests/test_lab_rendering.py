@@ -9,7 +9,8 @@ diagram has rendered, and fails on:
 
 * a ``mermaid`` block that did not become an SVG (the message quotes mermaid's parse error);
 * a markdown cell that shows an error: a Lab warning, a MathJax error, an image that did not
-  load.
+  load, or prose read as a formula (the course has none: a pair of ``$`` outside code, as in
+  an unquoted ``$connect … $default``, turns the words between them into italic math).
 
 A probe notebook, written into Lab's temporary root, holds one of each fault (00's diagram as
 it was before its fix among them), and a test checks that each is reported: the detector is
@@ -83,6 +84,7 @@ PROBE_CELLS = [
     "```mermaid\nflowchart LR\n    A[client] --> CB[@connections<br/>API]\n```",
     '```mermaid\nflowchart LR\n    A[client] --> CB["@connections<br/>API"]\n```',
     "A formula MathJax cannot typeset: $\\frac{1}$",
+    "Routes $connect and $disconnect, unquoted",
     "An image that is not there: ![missing](no-such-image.png)",
 ]
 
@@ -195,6 +197,9 @@ INSPECT = """() => {
       problems.push(`${where} shows a warning: ${warning.textContent.trim().slice(0, 300)}`);
     for (const error of cell.querySelectorAll('mjx-merror, .MathJax_Error'))
       problems.push(`${where}: MathJax could not typeset: ${error.textContent.slice(0, 200)}`);
+    // The course has no formulas: one here is a pair of '$' outside code (`$connect` unquoted).
+    for (const formula of cell.querySelectorAll('mjx-container:not(:has(mjx-merror))'))
+      problems.push(`${where}: text read as a formula: ${formula.textContent.slice(0, 200)}`);
     for (const image of cell.querySelectorAll('img'))
       if (image.complete && image.naturalWidth === 0)
         problems.push(`${where}: an image did not load: ${image.src.slice(0, 120)}`);
@@ -281,12 +286,13 @@ def test_every_diagram_renders_and_no_markdown_cell_shows_an_error(lab_page, pat
 
 
 def test_the_faults_it_looks_for_are_found(lab_page, lab_folder):
-    """The probe notebook: the unfixed diagram, a bad formula and a missing image are each
-    reported, the fixed diagram is not."""
+    """The probe notebook: the unfixed diagram, a bad formula, prose read as a formula and a
+    missing image are each reported; the fixed diagram is not."""
     probe = lab_folder / "root" / "probe" / "faults.ipynb"
     problems = rendered(lab_page, probe, "probe/faults.ipynb")["problems"]
-    assert len(problems) == 3, problems
+    assert len(problems) == 4, problems
     assert problems[0].startswith("mermaid diagram 1 (flowchart LR) did not render: Error: Parse")
     assert "got 'LINK_ID'" in problems[0]
     assert problems[1] == "markdown cell 3: MathJax could not typeset: \\frac{1}"
-    assert problems[2].startswith("markdown cell 4: an image did not load: ")
+    assert problems[2].startswith("markdown cell 4: text read as a formula: ")
+    assert problems[3].startswith("markdown cell 5: an image did not load: ")
