@@ -118,6 +118,9 @@ def test_the_notebooks_solution_is_correct_and_each_mistake_is_named(deployed):
 
     mistakes = {
         "no whisper route": lambda r: (r.pop("WhisperRoute"), r.pop("WhisperPermission")),
+        "Target is not an integration": lambda r: r["WhisperRoute"]["Properties"].update(
+            Target="integrations/none"
+        ),
         "may not invoke": lambda r: r.pop("WhisperPermission"),
         "allow the whisper route only": any_route,
         "may Scan the table": scan_too,

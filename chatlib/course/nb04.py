@@ -24,7 +24,7 @@ _WIDE = {"*", "dynamodb:*", "execute-api:*"}
 def check_whisper_route(stack_name: str, whisper_resources: str) -> str:
     """One sentence: Correct!, Not quite (with the first problem found), or Not answered yet."""
     if "TODO" in whisper_resources:
-        return "Not answered yet: complete WHISPER_RESOURCES (remove its TODO lines), then deploy."
+        return "Not answered yet: replace each TODO in WHISPER_RESOURCES, then deploy."
     try:
         problem = _deployed_problem(stack_name) or _delivery_problem(stack_name)
     except Exception as error:  # what is deployed could not even be read
@@ -53,7 +53,12 @@ def _deployed_problem(stack_name: str) -> str | None:
             "Target: integrations/${WhisperIntegration}) and deploy again."
         )
     integration_id = routes["whisper"].get("Target", "").removeprefix("integrations/")
-    uri = apigateway.get_integration(ApiId=api_id, IntegrationId=integration_id)
+    integrations = {
+        i["IntegrationId"]: i for i in apigateway.get_integrations(ApiId=api_id)["Items"]
+    }
+    if integration_id not in integrations:
+        return "the whisper route's Target is not an integration: integrations/<its id>, by !Sub."
+    uri = integrations[integration_id]
     function = uri["IntegrationUri"].split(":function:")[1].split("/")[0]
     return (
         _permission_problem(function, api_id)
