@@ -82,6 +82,7 @@ def deployed(stack, tmp_path_factory):
 
     assert redeploy(solution["whisper_template"]) == "CREATE_COMPLETE"
     yield solution, redeploy
+    stack.wait_until_idle()  # every connection's handler done before the API goes
     teardown_stack(STACK, bucket=bucket, progress=lambda line: None)
 
 
@@ -175,3 +176,4 @@ def test_open_connections_follow_an_update_made_with_plain_boto3(deployed, stack
     finally:
         alice.close()
         bob.close()
+        stack.wait_until_idle()
