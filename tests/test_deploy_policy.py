@@ -484,7 +484,8 @@ def test_the_evaluator_follows_iams_rules_for_conditions():
         evaluate({"Statement": [numeric]}, "s3:GetObject", "x")
 
 
-def test_the_readme_shows_the_policy_file():
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+@pytest.mark.parametrize("name", ["README.md", "README.ja.md"])
+def test_the_readme_shows_the_policy_file(name):
+    readme = (Path(__file__).resolve().parents[1] / name).read_text()
     blocks = [json.loads(part.split("```")[0]) for part in readme.split("```json\n")[1:]]
     assert json.loads(DEPLOY_POLICY.read_text()) in blocks
