@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import itertools
 import json
-from collections.abc import Iterator
+import uuid
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +46,24 @@ def stack(embedded_aws):
     stack = start_local_stack()
     yield stack
     stack.stop()
+
+
+@pytest.fixture
+def stored_secret(embedded_aws) -> Iterator[Callable[[str], str]]:
+    """Puts a value in Secrets Manager as a new secret and returns its ARN; every secret made
+    is deleted after the test."""
+    secrets = boto3.client("secretsmanager")
+    made: list[str] = []
+
+    def store(value: str) -> str:
+        made.append(
+            secrets.create_secret(Name=f"test-{uuid.uuid4().hex}", SecretString=value)["ARN"]
+        )
+        return made[-1]
+
+    yield store
+    for arn in made:
+        secrets.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
 
 
 @pytest.fixture

@@ -9,41 +9,26 @@ written to ``test-artifacts/browser-chat.png``.
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import boto3
+import chromium
 import pytest
 from chat_deployments import deploy_test_chat
 from gateway_helpers import PROBE, wait_for
 
 from chatlib import ConnectionStore
 
-CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
-pytestmark = pytest.mark.skipif(
-    CHROMIUM is None, reason="no Chromium on this machine: apt-get install chromium to run it"
-)
+pytestmark = pytest.mark.skipif(chromium.CHROMIUM is None, reason=chromium.SKIP_REASON)
 
 
 @pytest.fixture
 def browser():
     playwright_api = pytest.importorskip("playwright.sync_api")
     with playwright_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            headless=True,
-            args=[
-                "--no-sandbox",
-                "--disable-gpu",
-                "--disable-quic",
-                "--no-first-run",
-                "--disable-background-networking",
-                "--disable-component-update",
-                "--disable-sync",
-            ],
-        )
+        browser = chromium.launch(playwright)
         yield browser
         browser.close()
 

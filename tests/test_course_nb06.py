@@ -50,11 +50,8 @@ def reference_with(old: str, new: str) -> str:
 
 
 @pytest.fixture
-def secret_arn(embedded_aws):
-    secrets = boto3.client("secretsmanager")
-    arn = secrets.create_secret(Name=f"nb06-{uuid.uuid4().hex}", SecretString="k" * 64)["ARN"]
-    yield arn
-    secrets.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+def secret_arn(stored_secret):
+    return stored_secret("k" * 64)
 
 
 # ---------------------------------------------------------------------- the scaffold

@@ -10,9 +10,6 @@ Manager calls. Times come from an injected clock: nothing here waits.
 
 from __future__ import annotations
 
-import uuid
-
-import boto3
 import pytest
 
 from chatlib.deploy import rotate_token_secret
@@ -24,11 +21,8 @@ SECRET = "s" * 64
 
 
 @pytest.fixture
-def secret_arn(embedded_aws):
-    secrets = boto3.client("secretsmanager")
-    arn = secrets.create_secret(Name=f"reread-{uuid.uuid4().hex}", SecretString=SECRET)["ARN"]
-    yield arn
-    secrets.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+def secret_arn(stored_secret):
+    return stored_secret(SECRET)
 
 
 def test_a_version_not_held_is_read_at_once_but_at_most_once_a_second(secret_arn, monkeypatch):

@@ -192,15 +192,8 @@ def test_a_token_naming_no_held_version_is_refused(make, reason):
 
 # ---------------------------------------------------------------------- the secret's versions
 @pytest.fixture
-def secret_arn(embedded_aws):
-    import uuid
-
-    import boto3
-
-    secrets = boto3.client("secretsmanager")
-    arn = secrets.create_secret(Name=f"signing-{uuid.uuid4().hex}", SecretString=SECRET)["ARN"]
-    yield arn
-    secrets.delete_secret(SecretId=arn, ForceDeleteWithoutRecovery=True)
+def secret_arn(stored_secret):
+    return stored_secret(SECRET)
 
 
 def test_rotation_moves_current_to_previous_and_drops_the_one_before(secret_arn):
