@@ -140,3 +140,23 @@ def test_serve_auth_step_and_a_token_minted_in_another_terminal(tmp_path):
         assert receive_json(ws)["connection"]["userId"] == "teacher"
         ws.close()
         assert interrupted(process) == 0
+
+
+def test_a_stop_signal_handled_in_the_middle_of_the_wait_ends_it(monkeypatch):
+    """Python runs a signal handler in the main thread at any point of its wait, so the handler
+    must not need anything the wait holds. (A ``threading.Event`` did: its ``set`` waits for the
+    lock its ``wait`` holds, and one ``serve`` in CI never stopped.) Here the handler runs inside
+    the wait's own sleep, as a signal would, on the same thread."""
+    from chatlib.tools import serve as serve_module
+
+    stop = serve_module.StopRequest(poll_seconds=0.01)
+    naps = []
+
+    def sleep_and_be_signalled(seconds):
+        naps.append(seconds)
+        if len(naps) == 3:
+            stop.handle(signal.SIGTERM, None)
+
+    monkeypatch.setattr(serve_module.time, "sleep", sleep_and_be_signalled)
+    assert stop.wait() == signal.SIGTERM
+    assert naps == [0.01, 0.01, 0.01]

@@ -24,7 +24,6 @@ import os
 import signal
 import socket
 import sys
-import threading
 import time
 import uuid
 from pathlib import Path
@@ -108,9 +107,9 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     _log_gateway_lines(quiet=args.quiet)
     # Handlers first: whoever reads the URLs below may signal at once.
-    stopping = threading.Event()
+    stopping = StopRequest()
     for signum in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(signum, lambda *_: stopping.set())
+        signal.signal(signum, stopping.handle)
     started = time.monotonic()
     say = _progress(started)
     say("starting the embedded AWS and the gateway")
@@ -137,10 +136,7 @@ def serve(args: argparse.Namespace) -> int:
     write_serve_state(state)
     say(f"ready in {time.monotonic() - started:.1f} s")
     _print_urls(args, stack, api_id, stage, learners_host)
-    # A signal may be delivered to any of the process's threads, and then nothing wakes a main
-    # thread blocked in an untimed wait: wake up a few times a second so the handler runs.
-    while not stopping.wait(timeout=0.2):
-        pass
+    stopping.wait()
     print("stopping…", flush=True)
     # Should the shutdown (or the interpreter's exit after it) ever hang, say where, in the
     # log a test or an instructor sees, and end the process.
@@ -148,6 +144,29 @@ def serve(args: argparse.Namespace) -> int:
     forget_serve_state(os.getpid())
     stack.stop()
     return 0
+
+
+class StopRequest:
+    """Ctrl-C or SIGTERM, noted by a signal handler and waited for by the main thread.
+
+    Not a ``threading.Event``: Python runs a handler in the main thread between two bytecodes,
+    possibly while that thread holds the lock inside ``Event.wait``, and ``Event.set`` takes the
+    same (non-reentrant) lock, so the handler would wait for itself forever. That hung one
+    ``serve`` in a CI run. The handler here only assigns an attribute; the main thread sleeps
+    in short steps (a signal may be delivered to any thread, and nothing else would wake it).
+    """
+
+    def __init__(self, poll_seconds: float = 0.2) -> None:
+        self.poll_seconds = poll_seconds
+        self.signal: int | None = None
+
+    def handle(self, signum: int, frame: Any) -> None:
+        self.signal = signum
+
+    def wait(self) -> int:
+        while self.signal is None:
+            time.sleep(self.poll_seconds)
+        return self.signal
 
 
 def _progress(started: float) -> Any:
