@@ -135,3 +135,10 @@ def test_each_notebook_states_the_time_the_pace_model_gives(path):
     """The stated time is measured, not hoped for: the pace model's figure for the notebook
     as committed (a changed notebook changes its figure; state the new one)."""
     assert stated_minutes(path) == modelled_minutes(path)
+
+
+def test_the_core_path_fits_a_three_hour_workshop():
+    """Three hours with two breaks and an opening leave 150 minutes of notebook time; what the
+    notebooks state as core (each rounded up to 5 minutes) must fit in it."""
+    core = sum(stated_minutes(path)[0] for path in NOTEBOOKS)
+    assert core <= 150, f"the core path states {core} minutes"
