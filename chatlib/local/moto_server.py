@@ -38,6 +38,12 @@ freezes the survivors (``gc.freeze``), so the next walk covers only what is new 
 
 The functions, which are the code that ships to Lambda, are not touched by any of this.
 
+These patches reach into moto's internals, which any moto release may change. So each one
+(:data:`PATCHES`) names what it replaces and carries a fingerprint of that source as it was
+checked (:func:`fingerprint` says why the source); :func:`install` applies only the patches
+whose fingerprint matches and prints one line naming the others and what plain moto costs
+without them. A class that installs a moto nobody checked still gets a working chat.
+
 One addition is not about speed: :data:`FUNCTION_CODE_PATH`, an emulator-only route that
 hands out a function's deployment package. On AWS, ``GetFunction`` answers with
 ``Code.Location``, a presigned URL from which the zip can be downloaded; moto gives no such
@@ -52,6 +58,10 @@ import argparse
 import base64
 import functools
 import gc
+import hashlib
+import importlib
+import importlib.metadata
+import inspect
 import json
 import os
 import signal
@@ -59,6 +69,8 @@ import sys
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 __all__ = [
@@ -66,12 +78,16 @@ __all__ = [
     "FUNCTION_CODE_PATH",
     "FREEZE_AT_THE_LATEST_SECONDS",
     "FREEZE_EVERY_SECONDS",
+    "PATCHES",
+    "Patch",
     "QUIET_SECONDS",
     "RequestActivity",
     "SERVER_THREADS",
+    "fingerprint",
     "install",
     "keep_frozen",
     "main",
+    "unexpected",
 ]
 
 #: A full collection (then freezing) at most this often...
@@ -101,17 +117,98 @@ def _binary_as_base64(value: Any) -> str:
 
 
 def install() -> None:
-    """Patch moto in this process (idempotent); call before the server handles requests."""
+    """Patch moto in this process (idempotent); call before the server handles requests.
+
+    Each patch in :data:`PATCHES` is applied only if what it replaces is the moto source it
+    was written against (:func:`unexpected`); the others are left out, and one line on
+    stderr says which and what that costs. Left out, moto answers as shipped: slower, never
+    wrong."""
     global _installed
     if _installed:
         return
-    _write_reads_with_json_dumps()
-    _compare_strings_directly()
-    _project_strings_directly()
-    _lex_each_expression_once()
-    _remember_what_never_changes()
+    skipped = [patch for patch in PATCHES if unexpected(patch) is not None]
+    for patch in PATCHES:
+        if patch not in skipped:
+            patch.apply()
     _serve_function_code()
     _installed = True
+    if skipped:
+        print(skipped_line(skipped), file=sys.stderr, flush=True)
+
+
+@dataclass(frozen=True)
+class Patch:
+    """One change to moto, and the moto it was written against.
+
+    ``replaces`` names (``module:Qualified.name``) what the patch replaces or relies on;
+    ``checked`` holds the :func:`fingerprint` of their source in each moto release the patch
+    was checked against (a maintainer who reviews the patch against a new release adds its
+    fingerprint; ``tests/test_moto_patches.py`` fails until they do). ``loses`` says, for a
+    learner, what plain moto costs without it.
+    """
+
+    name: str
+    replaces: tuple[str, ...]
+    checked: frozenset[str]
+    loses: str
+    apply: Callable[[], None]
+
+
+def fingerprint(replaces: tuple[str, ...]) -> str:
+    """The SHA-256 of the source text of everything ``replaces`` names (first 16 hex digits).
+
+    Why the source, and not moto's version number or the code's bytecode or signature:
+
+    * a version number says nothing about a stand-in, a vendored copy or a patched build;
+      the source is what the patch was written against, whatever the package calls itself;
+    * bytecode differs between Python 3.11, 3.12 and 3.13 for the same moto, and a
+      signature misses a changed body (what ``cast_value`` returns for a string, say);
+    * a release that changes only a comment in a fingerprinted function costs speed (plain
+      moto, until a maintainer adds its fingerprint), never a wrong answer: the safe side.
+
+    ``LookupError`` when a name no longer exists or its source cannot be read.
+    """
+    digest = hashlib.sha256()
+    for name in replaces:
+        module_name, _, qualified = name.partition(":")
+        try:
+            found: Any = importlib.import_module(module_name)
+            for part in qualified.split("."):
+                found = getattr(found, part)
+            if isinstance(found, property):
+                found = found.fget
+            source = inspect.getsource(found)
+        except (ImportError, AttributeError) as missing:
+            raise LookupError(f"moto has no {name}") from missing
+        except (OSError, TypeError) as unreadable:
+            raise LookupError(f"the source of {name} cannot be read") from unreadable
+        digest.update(source.encode() + b"\0")
+    return digest.hexdigest()[:16]
+
+
+def unexpected(patch: Patch) -> str | None:
+    """Why ``patch`` must not be applied to the moto installed here, or ``None``. Call it
+    before :func:`install` (after, it sees chatlib's own replacements)."""
+    try:
+        found = fingerprint(patch.replaces)
+    except LookupError as reason:
+        return str(reason)
+    if found not in patch.checked:
+        return f"moto's source differs (fingerprint {found}, checked: {sorted(patch.checked)})"
+    return None
+
+
+def skipped_line(skipped: list[Patch]) -> str:
+    """The one line that says which patches were left out, and what the learner loses."""
+    try:
+        version = f"moto {importlib.metadata.version('moto')}"
+    except importlib.metadata.PackageNotFoundError:
+        version = "this moto"
+    losses = "; ".join(f"{patch.name} ({patch.loses})" for patch in skipped)
+    return (
+        f"chatlib: {version} is not the moto these speed-ups were checked against, so moto "
+        f"runs as shipped without: {losses}. Answers are the same; the chat is slower."
+    )
 
 
 def _write_reads_with_json_dumps() -> None:
@@ -120,9 +217,7 @@ def _write_reads_with_json_dumps() -> None:
     generic = DynamoResult.execute_result
 
     def execute_result(self: Any, context: Any) -> Any:
-        if context.operation_model.name not in FAST_OPERATIONS or not isinstance(
-            self.result, dict
-        ):
+        if context.operation_model.name not in FAST_OPERATIONS or not isinstance(self.result, dict):
             return generic(self, context)
         service = context.service_model
         content_type = f"application/x-amz-json-{service.metadata.get('jsonVersion', '1.0')}"
@@ -210,14 +305,17 @@ def _lex_each_expression_once() -> None:
     ConditionExpressionParser._lex_condition_expression = lex
 
 
-def _remember_what_never_changes() -> None:
+def _remember_method_names() -> None:
+    """Which methods a response class has: its class body, fixed at import."""
     import moto.core.responses as responses
-    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
 
-    # which methods a response class has: its class body, fixed at import
     responses.method_names_from_class = functools.cache(responses.method_names_from_class)
 
-    # which backend serves a host name: a fixed table of URL patterns, walked per request
+
+def _remember_backends() -> None:
+    """Which backend serves a host name: a fixed table of URL patterns, walked per request."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication
+
     backend_for = DomainDispatcherApplication.get_backend_for_host
 
     def get_backend_for_host(self: Any, host: str | None) -> Any:
@@ -229,10 +327,75 @@ def _remember_what_never_changes() -> None:
     DomainDispatcherApplication.get_backend_for_host = get_backend_for_host
 
 
+_DYNAMO_TYPE = "moto.dynamodb.models.dynamo_type"
+_PARSER = "moto.dynamodb.comparisons:ConditionExpressionParser"
+
+#: The patches :func:`install` applies, each with the source it was checked against
+#: (moto 5.2.5, the version in the lock: ``[tool.workbook] lock`` in ``pyproject.toml``).
+PATCHES: tuple[Patch, ...] = (
+    Patch(
+        "DynamoDB reads as JSON",
+        (
+            "moto.dynamodb.responses:DynamoResult",
+            "moto.dynamodb.responses:DynamoResult.execute_result",
+        ),
+        frozenset({"d5479777bf2dcf82"}),
+        "each Query walks moto's serializer, about 20 ms for a 200-member room",
+        _write_reads_with_json_dumps,
+    ),
+    Patch(
+        "string comparisons",
+        tuple(
+            f"{_DYNAMO_TYPE}:DynamoType.{name}"
+            for name in ("__init__", "__lt__", "__eq__", "__ne__", "cast_value")
+        ),
+        frozenset({"c83b5e05c6b913c1"}),
+        "sorting keys converts every string first",
+        _compare_strings_directly,
+    ),
+    Patch(
+        "string projections",
+        (
+            f"{_DYNAMO_TYPE}:Item.__init__",
+            f"{_DYNAMO_TYPE}:Item.project",
+            f"{_DYNAMO_TYPE}:LimitedSizeDict",
+        ),
+        frozenset({"faf7c0d25048865f"}),
+        "a projected read rebuilds the whole item",
+        _project_strings_directly,
+    ),
+    Patch(
+        "filters lexed once",
+        (f"{_PARSER}.__init__", f"{_PARSER}._lex_condition_expression"),
+        frozenset({"eeda50f6a4ec6a6a"}),
+        "each message's filter is lexed twice",
+        _lex_each_expression_once,
+    ),
+    Patch(
+        "method names remembered",
+        ("moto.core.responses:method_names_from_class",),
+        frozenset({"bff539a619627bed"}),
+        "each request lists its handler's methods again",
+        _remember_method_names,
+    ),
+    Patch(
+        "backends remembered",
+        ("moto.moto_server.werkzeug_app:DomainDispatcherApplication.get_backend_for_host",),
+        frozenset({"4d3a332d233468be"}),
+        "each request walks every service's URL patterns",
+        _remember_backends,
+    ),
+)
+
+
 def _serve_function_code() -> None:
     """Add :data:`FUNCTION_CODE_PATH` to moto's own API (``/moto-api/…``): the zip moto keeps
     for a function (given as ``ZipFile`` or read from S3 when it was created or updated), with
-    its ``CodeSha256`` in a header."""
+    its ``CodeSha256`` in a header.
+
+    Not one of :data:`PATCHES`: it replaces nothing, and there is no plain-moto way to run a
+    function's code without it, so it is always added (the local runtime reads every
+    function's zip through it: ``tests/test_runtime_runs_the_zip.py``)."""
     from urllib.parse import parse_qs, urlsplit
 
     from moto.awslambda.models import lambda_backends
@@ -335,9 +498,7 @@ def main(argv: list[str] | None = None) -> None:
     gc.collect()
     gc.freeze()
     keep_frozen(quiet_for=application.quiet_for)
-    waitress.serve(
-        application, host=args.host, port=args.port, threads=SERVER_THREADS, _quiet=True
-    )
+    waitress.serve(application, host=args.host, port=args.port, threads=SERVER_THREADS, _quiet=True)
 
 
 if __name__ == "__main__":
