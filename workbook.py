@@ -7,6 +7,7 @@
     python3 workbook.py wheelhouse DIR      # download every wheel the course needs into DIR
     python3 workbook.py lab --wheels DIR    # install from DIR only: no network needed
     python3 workbook.py lock    # after a green test run: pin what .venv holds as the lock
+    python3 workbook.py catch-up 04         # fell behind? what notebook 04 needs, made ready
 
 Both create ``.venv/`` beside this file on first use and install the project into it: ``lab``
 only what the course uses (``pip install -e .``), ``test`` the test tooling too (``.[test]``:
@@ -24,6 +25,14 @@ the learners' (wheels are for the platform and Python that download them; furthe
 to ``pip download``), and hands the folder round on a USB stick; ``lab --wheels DIR`` then
 installs with the package index turned off.
 
+``catch-up NN`` is for a learner who fell behind: it sets up the environment as ``lab`` does,
+checks that every package notebook NN imports is installed, and says what NN needs from
+earlier notebooks. Today that is nothing: each notebook starts its own embedded AWS, and the
+files it runs (your modules, the reference solutions of its scaffolds) it writes itself into a
+temporary folder of its own (``scratch``), so catch-up writes no file and can overwrite none.
+``tests/test_catch_up.py`` keeps that claim true: a notebook that starts to read what another
+wrote fails it, and catch-up must then learn to write that file.
+
 ``test`` also keeps checkov, the template linter the tests run, in an environment of its own
 (``.venv/checkov/``): checkov pins an old boto3, which must not become the workbook's.
 
@@ -33,8 +42,11 @@ Standard library only: this file runs before anything is installed.
 from __future__ import annotations
 
 import argparse
+import ast
 import hashlib
+import json
 import os
+import re
 import subprocess
 import sys
 import tomllib
@@ -180,20 +192,133 @@ def pop_language(extra: list[str]) -> tuple[str, list[str]]:
     return known.lang, rest
 
 
+#: Lab shuts down a kernel left idle this long, open tab or not. Each notebook's kernel keeps
+#: 230-450 MiB after its clean-up cell (docs/instructor-guide.md, "A long day"), so a day of
+#: eight notebooks would otherwise hold 2.5 GiB; no notebook is left idle this long while it is
+#: being worked through, and any notebook runs again from the top in seconds.
+KERNEL_IDLE_MINUTES = 30
+
+
 def lab_command(python: Path, *, is_root: bool, language: str = "en") -> list[str]:
     """JupyterLab with the repository as its root (so ``infra_cfn/``, ``docs/`` and ``chatlib/``
-    open from Lab too), showing the first notebook of the chosen edition. Jupyter refuses to run
-    as root unless told; containers, cloud machines and many lab machines run as root, so tell
-    it, and say so."""
-    args = [str(python), "-m", "jupyter", "lab", f"--ServerApp.root_dir={ROOT}"]
+    open from Lab too), showing the first notebook of the chosen edition, and shutting down
+    kernels idle for ``KERNEL_IDLE_MINUTES``. Jupyter refuses to run as root unless told;
+    containers, cloud machines and many lab machines run as root, so tell it, and say so."""
+    culling = [
+        f"--MappingKernelManager.cull_idle_timeout={KERNEL_IDLE_MINUTES * 60}",
+        "--MappingKernelManager.cull_connected=True",  # a tab left open still counts as idle
+        "--MappingKernelManager.cull_interval=60",
+    ]
+    args = [str(python), "-m", "jupyter", "lab", f"--ServerApp.root_dir={ROOT}", *culling]
     if is_root:
         print("workbook: running as root, so JupyterLab is started with --allow-root", flush=True)
         args.append("--allow-root")
     return [*args, FIRST_NOTEBOOKS[language]]
 
 
+#: A module a notebook keeps in the folder it makes itself (``scratch``): written there by a
+#: ``%%writefile`` cell, or by a check (``minimal_chat.py``), and named by the code either way.
+_SCRATCH = re.compile(r"""(?:\{scratch\}/|scratch\) / ")(\w+)\.py""")
+#: A cell that checks a scaffold and, while it is unfinished, goes on with the reference.
+_FALLBACK = re.compile(r"course\.nb\d\d\.use_\w+\(")
+_HEADING = re.compile(r"^#{1,6} (.*)$", re.M)
+
+
+def notebook_path(number: str, language: str = "en") -> Path:
+    """``notebooks/NN_*.ipynb`` (``notebooks/ja/`` for ``ja``); ``SystemExit`` if none."""
+    folder = ROOT / Path(FIRST_NOTEBOOKS[language]).parent
+    found = sorted(folder.glob(f"{number}_*.ipynb")) if re.fullmatch(r"\d\d", number) else []
+    if not found:
+        known = ", ".join(path.name[:2] for path in sorted(folder.glob("[0-9][0-9]_*.ipynb")))
+        raise SystemExit(f"workbook: no notebook {number!r}; the notebooks are {known}")
+    return found[0]
+
+
+def notebook_imports(notebook: dict) -> dict[str, str]:
+    """The top-level packages a notebook's code imports (in the kernel, and in the modules it
+    writes with ``%%writefile``), less the modules it keeps in ``scratch`` and the standard
+    library: each with the heading of the section that first imports it."""
+    written: set[str] = set()
+    modules: dict[str, str] = {}
+    heading = ""
+    for cell in notebook["cells"]:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown":
+            heading = ([heading, *_HEADING.findall(source)])[-1]
+            continue
+        if cell["cell_type"] != "code":
+            continue
+        written |= set(_SCRATCH.findall(source))
+        python = "\n".join(
+            "" if line.lstrip().startswith(("%", "!")) else line for line in source.splitlines()
+        )
+        for node in ast.walk(ast.parse(python)):
+            names = []
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            for name in names:
+                modules.setdefault(name.split(".")[0], heading)
+    return {
+        name: where
+        for name, where in modules.items()
+        if name not in written and name not in sys.stdlib_module_names
+    }
+
+
+def missing_modules(python: Path, modules: set[str]) -> list[str]:
+    """Those of ``modules`` that ``python`` cannot import (found, not imported: no side
+    effects)."""
+    probe = (
+        "import importlib.util, sys\n"
+        "print(' '.join(m for m in sys.argv[1:] if importlib.util.find_spec(m) is None))"
+    )
+    found = subprocess.run(
+        [str(python), "-c", probe, *sorted(modules)], capture_output=True, text=True, check=True
+    )
+    return found.stdout.split()
+
+
+def catch_up(number: str, python: Path, language: str = "en") -> int:
+    """Say what notebook ``number`` needs, after checking that what it imports is installed.
+
+    No notebook needs anything from an earlier one (the module docstring says why), so there
+    is no file to write; were there one, this is where it would be written."""
+    path = notebook_path(number, language)
+    notebook = json.loads(path.read_text(encoding="utf-8"))
+    modules = notebook_imports(notebook)
+    missing = missing_modules(python, set(modules))
+    if missing:
+        for name in missing:
+            print(f"workbook: {number} imports {name} (in '{modules[name]}'), which {VENV} lacks")
+        print("workbook: run python3 workbook.py lab (it installs the course's packages) and retry")
+        return 1
+    relative = path.relative_to(ROOT).as_posix()
+    print(f"{number} needs nothing from earlier notebooks: open {relative} and run it from the top")
+    print("  (Run > Run All Cells). It starts its own embedded AWS and writes what it runs into")
+    print("  a new temporary folder of its own, so nothing of an earlier notebook is missing.")
+    print(f"  Installed: the {len(modules)} packages it imports ({', '.join(sorted(modules))}).")
+    headings: list[str] = []
+    for cell in notebook["cells"]:
+        source = "".join(cell["source"])
+        if cell["cell_type"] == "markdown":
+            headings += _HEADING.findall(source)
+        elif _FALLBACK.search(source) and headings:
+            print(
+                f"  In '{headings[-1]}', a scaffold left unfinished (its TODO lines still there) "
+                "is replaced by the reference solution when its check cell runs: run on."
+            )
+    print(
+        "  Shut down the kernels of the notebooks you have left (Lab: Kernel > Shut Down All "
+        "Kernels, then open this one): each keeps 230-450 MiB."
+    )
+    return 0
+
+
 def main(argv: list[str]) -> int:
-    if not argv or argv[0] not in {"lab", "test", "wheelhouse", "lock"} or argv[1:2] == ["--help"]:
+    commands = {"lab", "test", "wheelhouse", "lock", "catch-up"}
+    if not argv or argv[0] not in commands or argv[1:2] == ["--help"]:
         print(__doc__)
         return 2
     command, extra = argv[0], argv[1:]
@@ -204,6 +329,16 @@ def main(argv: list[str]) -> int:
         return build_wheelhouse(Path(extra[0]).resolve(), extra[1:])
     if command == "lock":
         return write_lock(ensure_environment(("test",)))
+    if command == "catch-up":
+        language, extra = pop_language(extra)
+        if len(extra) != 1:
+            print(
+                "workbook.py catch-up NN [--lang ja]   (NN: the notebook, 00 to 07)",
+                file=sys.stderr,
+            )
+            return 2
+        notebook_path(extra[0], language)  # an unknown notebook is refused before installing
+        return catch_up(extra[0], ensure_environment(()), language)
     wheels = None
     if command == "lab":
         language, extra = pop_language(extra)
