@@ -222,6 +222,8 @@ _SCRATCH = re.compile(r"""(?:\{scratch\}/|scratch\) / ")(\w+)\.py""")
 #: A cell that checks a scaffold and, while it is unfinished, goes on with the reference.
 _FALLBACK = re.compile(r"course\.nb\d\d\.use_\w+\(")
 _HEADING = re.compile(r"^#{1,6} (.*)$", re.M)
+#: How a heading marks a section a workshop skips.
+_OPTIONAL = re.compile(r"\(optional\)\*?$")
 
 
 def notebook_path(number: str, language: str = "en") -> Path:
@@ -289,11 +291,13 @@ def catch_up(number: str, python: Path, language: str = "en") -> int:
     notebook = json.loads(path.read_text(encoding="utf-8"))
     modules = notebook_imports(notebook)
     missing = missing_modules(python, set(modules))
-    if missing:
-        for name in missing:
-            print(f"workbook: {number} imports {name} (in '{modules[name]}'), which {VENV} lacks")
+    for name in missing:
+        print(f"workbook: {number} imports {name} (in '{modules[name]}'), which {VENV} lacks")
+    if any(not _OPTIONAL.search(modules[name]) for name in missing):
         print("workbook: run python3 workbook.py lab (it installs the course's packages) and retry")
         return 1
+    if missing:
+        print("workbook: only optional sections import it: they fail until it is installed")
     relative = path.relative_to(ROOT).as_posix()
     print(f"{number} needs nothing from earlier notebooks: open {relative} and run it from the top")
     print("  (Run > Run All Cells). It starts its own embedded AWS and writes what it runs into")

@@ -94,13 +94,24 @@ def test_a_missing_package_is_named_with_the_section_that_imports_it(tmp_path, m
         nbformat.v4.new_code_cell("%%writefile {scratch}/mine.py\nimport json"),
         nbformat.v4.new_code_cell("import mine"),  # the notebook's own module: not a package
     ])  # fmt: skip
+    optional = nbformat.v4.new_notebook(cells=[
+        nbformat.v4.new_markdown_cell("## Part 9: the new library *(optional)*"),
+        nbformat.v4.new_code_cell("import no_such_package_for_catch_up"),
+    ])  # fmt: skip
     path = tmp_path / "99_a_notebook.ipynb"
     nbformat.write(notebook, path)
     monkeypatch.setattr(workbook, "notebook_path", lambda number, language: path)
+    monkeypatch.setattr(workbook, "ROOT", tmp_path)  # where the notebook is shown from
     assert workbook.catch_up("99", sys.executable) == 1
     output = capsys.readouterr().out
     assert "99 imports no_such_package_for_catch_up (in 'Part 9: the new library')" in output
     assert "boto3" not in output and "mine" not in output
+    # imported only in a section a workshop skips: said, but the notebook can be caught up
+    nbformat.write(optional, path)
+    assert workbook.catch_up("99", sys.executable) == 0
+    output = capsys.readouterr().out
+    assert "only optional sections import it" in output
+    assert output.splitlines()[2].startswith("99 needs nothing from earlier notebooks")
 
 
 def file_roots(node: ast.expr) -> set[str]:
