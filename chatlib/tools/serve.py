@@ -11,6 +11,10 @@ printed, then one line per connection and message until Ctrl-C.
   Beyond loopback it refuses the steps without authentication (anyone on the network could
   join as anyone, in any room) unless ``--trust-network`` says the network is yours alone,
   and it prints what learners open. ``@connections`` still answers this machine only.
+* **Supervision.** moto runs in its own process; should it end (a crash, the system ending
+  it under memory pressure), serve says so in one line and brings the chat back at the same
+  URLs, tokens still valid (:class:`Supervisor`), or stops with exit status 3
+  (:data:`EXIT_AWS_LOST`) and one line. Errors print as one line, never a traceback.
 """
 
 from __future__ import annotations
@@ -21,11 +25,15 @@ import hashlib
 import ipaddress
 import logging
 import os
+import secrets
 import signal
 import socket
 import sys
+import threading
 import time
+import urllib.request
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -106,6 +114,7 @@ def serve(args: argparse.Namespace) -> int:
         print(reason, file=sys.stderr)
         return 2
     _log_gateway_lines(quiet=args.quiet)
+    _errors_in_one_line()
     # Handlers first: whoever reads the URLs below may signal at once.
     stopping = StopRequest()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -115,35 +124,136 @@ def serve(args: argparse.Namespace) -> int:
     say("starting the embedded AWS and the gateway")
     stack = _start(args)
     say(f"deploying infra_cfn/chat.yaml as stack {STACK} ({args.step} step)")
-    outputs = _deploy(args.step)
+    ids = secrets.randbelow(2**31)
+    outputs = _deploy_step(stack, args.step, args.secret_file, ids)
     if args.step == "auth":
-        _install_signing_secret(outputs["TokenSecretArn"], args.secret_file)
         say("the auth step signs with the local secret: tokens survive a restart")
-    api_id, stage = outputs["ApiId"], outputs["WebSocketUrl"].rsplit("/", 1)[1]
-    url = stack.gateway.websocket_url(api_id, stage)
-    classroom = not is_loopback(args.host)
-    learners_host = (args.advertise or lan_address()) if classroom else None
-    state = {
-        "websocket_url": url,
-        "aws_endpoint_url": stack.aws_endpoint_url,
-        "region": stack.aws.region,
-        "table": outputs["TableName"],
-        "stack": STACK,
-        "step": args.step,
-        "chat_page_url": stack.gateway.chat_page_url(api_id, stage, learners_host),
-        "pid": os.getpid(),
-    }
+    state = _serve_state(args, stack, outputs)
     write_serve_state(state)
     say(f"ready in {time.monotonic() - started:.1f} s")
-    _print_urls(args, stack, api_id, stage, learners_host)
-    stopping.wait()
+    _print_urls(args, stack, outputs)
+    supervisor = Supervisor(args, stack, say, ids, state)
+    status = 0
+    try:
+        stopping.wait(check=supervisor.check)
+    except AWSLost as lost:
+        print(f"chatlib-local serve: {lost}; stopping", file=sys.stderr, flush=True)
+        status = EXIT_AWS_LOST
     print("stopping…", flush=True)
     # Should the shutdown (or the interpreter's exit after it) ever hang, say where, in the
     # log a test or an instructor sees, and end the process.
     faulthandler.dump_traceback_later(30, exit=True)
     forget_serve_state(os.getpid())
     stack.stop()
-    return 0
+    return status
+
+
+def _serve_state(args: argparse.Namespace, stack: Any, outputs: dict[str, str]) -> dict[str, Any]:
+    """What ``chat``, ``rooms``, ``token`` and ``logs`` read (:mod:`.local_state`)."""
+    api_id, stage = _api_and_stage(outputs)
+    learners = _learners_hosts(args)
+    return {
+        "websocket_url": stack.gateway.websocket_url(api_id, stage),
+        "aws_endpoint_url": stack.aws_endpoint_url,
+        "region": stack.aws.region,
+        "table": outputs["TableName"],
+        "stack": STACK,
+        "step": args.step,
+        "chat_page_url": stack.gateway.chat_page_url(
+            api_id, stage, learners[0] if learners else None
+        ),
+        "pid": os.getpid(),
+    }
+
+
+def _api_and_stage(outputs: dict[str, str]) -> tuple[str, str]:
+    return outputs["ApiId"], outputs["WebSocketUrl"].rsplit("/", 1)[1]
+
+
+#: ``serve``'s exit status when the embedded AWS ended and could not be brought back.
+EXIT_AWS_LOST = 3
+#: The embedded AWS is restarted at most this many times in :data:`RESTART_WINDOW_SECONDS`
+#: (a machine that keeps killing it is better told so than fed restarts).
+RESTARTS_ALLOWED = 3
+RESTART_WINDOW_SECONDS = 600.0
+#: RFC 6455's "Service Restart": a client such as the browser chat page reconnects.
+SERVICE_RESTART = 1012
+
+
+class AWSLost(Exception):
+    """The embedded AWS ended and ``serve`` could not bring it back (the line to print)."""
+
+
+class Supervisor:
+    """Watch the embedded AWS ``serve`` started in its own process, and bring the chat back
+    when that process ends (a crash, or the system ending it under memory pressure).
+
+    Without it the gateway kept serving: every handshake got 500 and the terminal filled with
+    tracebacks, never saying why. :meth:`check` runs on the main thread between two looks at
+    :class:`StopRequest` (so no lock is shared with a signal handler), and when the process
+    has ended it says so in one line, starts the embedded AWS again on the same port, deploys
+    the same step with moto's ids seeded as before (:func:`_deploy_step`: the same API id,
+    so every URL and join link learners hold works again), puts the local signing secret
+    back (tokens minted before still verify) and closes the connections that were open
+    (their rows went with the old AWS) with 1012, so their clients reconnect.
+    """
+
+    def __init__(
+        self, args: argparse.Namespace, stack: Any, say: Any, ids: int, state: dict[str, Any]
+    ) -> None:
+        self.args, self.stack, self.say, self.ids, self.state = args, stack, say, ids, state
+        self.restarts: list[float] = []
+
+    def check(self) -> None:
+        status = self.stack.aws_exit_status()
+        if status is None:
+            return
+        port = self.stack.aws_endpoint_url.rsplit(":", 1)[1]
+        self.say(
+            f"the embedded AWS (moto, pid {self.stack.aws_pid()}) has stopped "
+            f"({_how_it_ended(status)}): starting it again on port {port} and deploying the "
+            f"{self.args.step} step again"
+        )
+        began = time.monotonic()
+        self.restarts = [t for t in self.restarts if began - t < RESTART_WINDOW_SECONDS]
+        if len(self.restarts) >= RESTARTS_ALLOWED:
+            raise AWSLost(
+                f"the embedded AWS stopped {len(self.restarts) + 1} times within "
+                f"{RESTART_WINDOW_SECONDS / 60:.0f} minutes (is this machine short of memory?)"
+            )
+        self.restarts.append(began)
+        try:
+            outputs = self.stack.restart_aws(
+                lambda: _deploy_step(self.stack, self.args.step, self.args.secret_file, self.ids)
+            )
+        except Exception as error:  # any failure here ends serve with one line
+            raise AWSLost(
+                f"the embedded AWS stopped and could not be started again "
+                f"({type(error).__name__}: {error})"
+            ) from None
+        self.stack.refresh()
+        closed = self.stack.close_connections(SERVICE_RESTART, "the embedded AWS restarted")
+        state = _serve_state(self.args, self.stack, outputs)
+        moved = state["websocket_url"] != self.state["websocket_url"]
+        self.state = state
+        write_serve_state(state)
+        self.say(
+            f"the chat is back ({time.monotonic() - began:.1f} s), "
+            + ("at NEW addresses (below)" if moved else "at the same addresses")
+            + (", tokens minted before still valid" if self.args.step == "auth" else "")
+            + f"; {closed} open connection(s) closed with {SERVICE_RESTART} to reconnect"
+        )
+        if moved:
+            _print_urls(self.args, self.stack, outputs)
+
+
+def _how_it_ended(status: int) -> str:
+    if status < 0:
+        try:
+            return f"killed by {signal.Signals(-status).name}"
+        except ValueError:
+            return f"killed by signal {-status}"
+    return f"exit status {status}"
 
 
 class StopRequest:
@@ -163,9 +273,12 @@ class StopRequest:
     def handle(self, signum: int, frame: Any) -> None:
         self.signal = signum
 
-    def wait(self) -> int:
+    def wait(self, check: Callable[[], None] | None = None) -> int:
+        """The signal, once one came; ``check`` runs (on this thread) after each nap."""
         while self.signal is None:
             time.sleep(self.poll_seconds)
+            if check is not None and self.signal is None:
+                check()
         return self.signal
 
 
@@ -176,9 +289,39 @@ def _progress(started: float) -> Any:
     return say
 
 
+class OneLineFormatter(logging.Formatter):
+    """A record as one line: an exception's type and message, never its traceback. The
+    instructor's terminal is often projected, and a client already got its answer (500, an
+    error frame); the traceback tells neither what to do."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        error = record.exc_info[1] if record.exc_info else None
+        plain = logging.makeLogRecord({**record.__dict__, "exc_info": None, "exc_text": None})
+        line = super().format(plain)
+        return line if error is None else f"{line} ({type(error).__name__}: {error})"
+
+
+def _errors_in_one_line() -> None:
+    """Whatever else logs a warning or an error in this process (websockets' handshake
+    errors, asyncio's), or fails in a thread, prints one line too."""
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(name)s: %(message)s", "%H:%M:%S"))
+    logging.getLogger().addHandler(handler)
+
+    def one_line(hook: Any) -> None:
+        print(
+            f"{time.strftime('%H:%M:%S')} thread {hook.thread.name if hook.thread else '?'}: "
+            f"{hook.exc_type.__name__}: {hook.exc_value}",
+            file=sys.stderr,
+            flush=True,
+        )
+
+    threading.excepthook = one_line
+
+
 def _log_gateway_lines(*, quiet: bool) -> None:
     handler = logging.StreamHandler(sys.stdout)
-    handler.setFormatter(logging.Formatter("%(asctime)s %(message)s", "%H:%M:%S"))
+    handler.setFormatter(OneLineFormatter("%(asctime)s %(message)s", "%H:%M:%S"))
     gateway_log = logging.getLogger("chatlib.local.gateway")
     gateway_log.addHandler(handler)
     gateway_log.setLevel(logging.WARNING if quiet else logging.INFO)
@@ -199,12 +342,23 @@ def _start(args: argparse.Namespace) -> Any:
     )
 
 
-def _deploy(step: str) -> dict[str, str]:
+def _deploy_step(stack: Any, step: str, secret_file: Path | None, ids: int) -> dict[str, str]:
+    """Deploy ``step`` into a fresh embedded AWS, its ids drawn from seed ``ids``; the
+    outputs. moto draws every id it makes (the API's, the table's name suffix) from one
+    random generator, which ``/moto-api/seed`` seeds: the same seed before the same deploy
+    gives the same ids, so a restarted embedded AWS serves the API at the same URL."""
     from chatlib.deploy import CHAT_TEMPLATE, deploy_stack
 
+    seeding = urllib.request.Request(
+        f"{stack.aws_endpoint_url}/moto-api/seed?a={ids}", method="POST"
+    )
+    with urllib.request.urlopen(seeding, timeout=10):
+        pass
     result = deploy_stack(
         CHAT_TEMPLATE, stack_name=STACK, parameters={"Step": step}, progress=lambda _: None
     )
+    if step == "auth":
+        _install_signing_secret(result.outputs["TokenSecretArn"], secret_file)
     return result.outputs
 
 
@@ -224,10 +378,16 @@ def _install_signing_secret(secret_arn: str, secret_file: Path | None) -> None:
     )
 
 
-def _print_urls(
-    args: argparse.Namespace, stack: Any, api_id: str, stage: str, learners_host: str | None
-) -> None:
+def _learners_hosts(args: argparse.Namespace) -> list[str]:
+    """The addresses learners on other machines use (none when serving this machine only)."""
+    if is_loopback(args.host):
+        return []
+    return [args.advertise or lan_address()]
+
+
+def _print_urls(args: argparse.Namespace, stack: Any, outputs: dict[str, str]) -> None:
     gateway, command = stack.gateway, chatlib_local_command()
+    api_id, stage = _api_and_stage(outputs)
     url = gateway.websocket_url(api_id, stage)
     lines = [
         f"chat ({args.step} step, stack {STACK}) is up",
@@ -251,7 +411,7 @@ def _print_urls(
         )
         lines.append(f'  try           : {wsdump} "{url}?{query}"')
         lines.append('                  then type {"action": "sendmessage", "message": "hi"}')
-    if learners_host is not None:
+    for learners_host in _learners_hosts(args):
         lines += _classroom_lines(args, gateway, api_id, stage, learners_host, command)
     lines.append("Ctrl-C stops it.")
     print("\n".join(lines), flush=True)

@@ -13,9 +13,10 @@ import os
 import re
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 import boto3
 
@@ -41,6 +42,7 @@ class LocalStack:
     _loop: asyncio.AbstractEventLoop
     _thread: threading.Thread
     _owns_aws: bool = True
+    _loader: _DeploymentLoader | None = None
 
     @property
     def aws_endpoint_url(self) -> str:
@@ -123,6 +125,66 @@ class LocalStack:
         """Run a coroutine on the gateway's loop and wait for its result."""
         return asyncio.run_coroutine_threadsafe(coroutine, self._loop).result(timeout)
 
+    # -- supervision (``chatlib-local serve``) ------------------------------------------
+    def aws_exit_status(self) -> int | None:
+        """How the embedded AWS's own process ended (a negative number: the signal that
+        killed it), or ``None`` while it runs or when it runs as a thread of this process."""
+        process = getattr(self.aws._server, "_process", None)  # embedded._MotoProcess's child
+        return None if process is None else process.poll()
+
+    def aws_pid(self) -> int | None:
+        process = getattr(self.aws._server, "_process", None)
+        return None if process is None else process.pid
+
+    def restart_aws(self, redeploy: Callable[[], T]) -> T:
+        """Start the embedded AWS again in its own process, on the same port, after its
+        process ended, and run ``redeploy`` against it (it starts empty, as at any start);
+        ``redeploy``'s result. The gateway's and the function instances' clients name that
+        port, so they reach the new one unchanged. Raises what starting or ``redeploy``
+        raised (the port taken meanwhile, say).
+
+        No handshake reaches the new AWS meanwhile (:class:`_DeploymentLoader`), and no
+        function log line is shipped: the shipper creates a missing log group,
+        and one created before the template's own ``AWS::Logs::LogGroup`` makes the deploy
+        fail. Lines logged while the AWS was gone are dropped, as a log agent drops them when
+        its destination is gone; the streams it knew are made again.
+        """
+        port = urlsplit(self.aws.endpoint_url).port
+        logs = self.gateway.runtime.logs
+        # FunctionLogs has no public pause; its own locks, taken in its own order
+        if self._loader is not None:
+            self._loader.paused = True
+        self.refresh()  # nor a deployment the gateway remembers
+        try:
+            with logs._ship_lock:
+                with _lock:
+                    if self._owns_aws:
+                        self.aws.stop()  # what is left of the old one (its process has ended)
+                    self.aws = start_embedded_aws(port=port or 0, own_process=True)
+                    self._owns_aws = True
+                return redeploy()
+        finally:
+            with logs._queue_lock:
+                logs._queued.clear()
+            logs._created.clear()
+            if self._loader is not None:
+                self._loader.paused = False
+
+    def close_connections(self, code: int, reason: str) -> int:
+        """Close every open WebSocket with ``code`` (1012, "Service Restart": a client such as
+        the browser chat page reconnects); how many were open."""
+
+        async def close_all() -> int:
+            # the registry has no public list of connections; reading its dict here is the
+            # only place outside the gateway that does
+            live = [c for c in self.gateway.registry._connections.values() if c.is_open]
+            for connection in live:
+                connection.closed_by_gateway = (code, reason)
+            await asyncio.gather(*(c.websocket.close(code, reason) for c in live if c.websocket))
+            return len(live)
+
+        return self.run(close_all())
+
     def stop(self) -> None:
         global _running
         with _lock:
@@ -172,11 +234,9 @@ def start_local_stack(
             return _running
         owns_aws = running_embedded_aws() is None
         aws = start_embedded_aws(port=aws_port, own_process=aws_in_own_process)
-        apigateway, lambda_client = boto3.client("apigatewayv2"), boto3.client("lambda")
+        loader = _DeploymentLoader(boto3.client("apigatewayv2"), boto3.client("lambda"))
         gateway = LocalGateway(
-            load=lambda api_id, stage: load_deployment(
-                api_id, stage, apigateway=apigateway, lambda_client=lambda_client
-            ),
+            load=loader,
             logs_client=boto3.client("logs"),
             host=host,
             base_environment={
@@ -193,5 +253,24 @@ def start_local_stack(
         thread = threading.Thread(target=loop.run_forever, name="chatlib-gateway", daemon=True)
         thread.start()
         asyncio.run_coroutine_threadsafe(gateway.start(), loop).result(30)
-        _running = LocalStack(aws, gateway, loop, thread, owns_aws)
+        _running = LocalStack(aws, gateway, loop, thread, owns_aws, loader)
         return _running
+
+
+class _DeploymentLoader:
+    """The gateway's ``load``: :func:`load_deployment`, unless a restart of the embedded AWS
+    has paused it. While paused, a handshake is refused as for an API that does not exist
+    (the browser chat page tries again), without asking the new embedded AWS anything: a
+    request it answered during the redeploy could draw from the random ids that the redeploy
+    must draw in the same order as the first deploy (``chatlib-local serve`` seeds them)."""
+
+    def __init__(self, apigateway: Any, lambda_client: Any) -> None:
+        self.apigateway, self.lambda_client = apigateway, lambda_client
+        self.paused = False
+
+    def __call__(self, api_id: str, stage: str) -> Deployment:
+        if self.paused:
+            raise LookupError("the embedded AWS is restarting")
+        return load_deployment(
+            api_id, stage, apigateway=self.apigateway, lambda_client=self.lambda_client
+        )
