@@ -1,4 +1,13 @@
-"""Tokens for a whole class: one per learner from a roster, each delivered as a join link.
+"""A class on a network: the addresses learners use, and a token and join link per learner.
+
+**Addresses.** ``serve --host`` binds one address, or every interface (``0.0.0.0``). Learners
+must be given an address that is both served and on their network: with a specific address,
+that address (the default route's, which serve once printed, may belong to another
+interface, where nothing listens); with every interface, each interface's own address, one
+link each, as learners on different networks (a lab's wired and wireless, say) need different
+ones (:func:`learner_addresses`).
+
+**Tokens.** One per learner from a roster, each delivered as a join link.
 
 A roster is a text file, one learner a line: a user id, then the rooms that learner may join
 (``alice blue green``); a line without rooms gets the rooms given on the command line; blank
@@ -10,13 +19,103 @@ and then removes it from the address bar.
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import socket
+import struct
+import sys
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlencode
 
-__all__ = ["Learner", "join_link", "read_roster", "write_join_links"]
+__all__ = [
+    "Learner",
+    "interface_addresses",
+    "join_link",
+    "lan_address",
+    "learner_addresses",
+    "read_roster",
+    "write_join_links",
+]
+
+#: ``ioctl`` requests for an interface's IPv4 address (``SIOCGIFADDR``), where they exist.
+_SIOCGIFADDR = {"linux": 0x8915, "darwin": 0xC0206921}
+#: The addresses that mean "every interface".
+EVERY_INTERFACE = {"0.0.0.0", "::", ""}
+
+
+def interface_addresses() -> list[tuple[str, str]]:
+    """``(interface, IPv4 address)`` for each interface that has one, loopback left out, in
+    the system's interface order; from the standard library alone.
+
+    Linux and macOS: each interface's address from ``ioctl(SIOCGIFADDR)`` (its primary
+    address; the same call ``ifconfig`` makes). Elsewhere (Windows): what this machine's
+    host name resolves to, which there is every interface's address (names unknown: "").
+    """
+    found: list[tuple[str, str]] = []
+    request = _SIOCGIFADDR.get(sys.platform)
+    if request is not None:
+        import fcntl
+
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+            for _, name in socket.if_nameindex():
+                asked = struct.pack("256s", name.encode()[:15])
+                try:
+                    answer = fcntl.ioctl(probe.fileno(), request, asked)
+                except OSError:  # no IPv4 address (or the interface went away)
+                    continue
+                found.append((name, socket.inet_ntoa(answer[20:24])))
+    else:
+        try:
+            infos = socket.getaddrinfo(socket.gethostname(), None, socket.AF_INET)
+        except OSError:
+            infos = []
+        for address in dict.fromkeys(str(info[4][0]) for info in infos):
+            found.append(("", address))
+    return [(name, a) for name, a in found if not ipaddress.ip_address(a).is_loopback]
+
+
+def lan_address() -> str:
+    """The source address of this machine's route out (a UDP socket's connect sends
+    nothing); loopback when there is no route."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never reached, only routed
+            return probe.getsockname()[0]
+        except OSError:
+            return "127.0.0.1"
+
+
+def learner_addresses(
+    host: str,
+    advertise: str | None = None,
+    *,
+    interfaces: Callable[[], list[tuple[str, str]]] = interface_addresses,
+    route_out: Callable[[], str] = lan_address,
+) -> list[tuple[str, str]]:
+    """``(where, address)`` for each link learners are given when serve listens on ``host``:
+    ``advertise`` if given (a host name, a NAT's address: the instructor knows best); the
+    address itself for a specific one; each interface's address for ``0.0.0.0`` or ``::``,
+    the route out's first (the likeliest network). Empty for loopback, and when listening
+    everywhere on a machine with no interface address but loopback."""
+    if advertise:
+        return [("--advertise", advertise)]
+    if host == "localhost" or _is_loopback_address(host):
+        return []
+    if host not in EVERY_INTERFACE:
+        return [(host, host)]
+    found = interfaces()
+    first = route_out()
+    found.sort(key=lambda pair: pair[1] != first)  # stable: the rest keep the system's order
+    return found
+
+
+def _is_loopback_address(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 @dataclass(frozen=True)

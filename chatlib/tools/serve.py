@@ -27,7 +27,6 @@ import logging
 import os
 import secrets
 import signal
-import socket
 import sys
 import threading
 import time
@@ -37,6 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from chatlib.tools.classroom import learner_addresses
 from chatlib.tools.local_state import (
     chatlib_local_command,
     forget_serve_state,
@@ -64,7 +64,9 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         help="serve the rooms or broadcast step (no authentication) beyond loopback anyway",
     )
     serve.add_argument(
-        "--advertise", help="the host name or address learners use (default: guessed)"
+        "--advertise",
+        help="the host name or address learners use (default: --host's address, or with "
+        "0.0.0.0 each interface's)",
     )
     serve.add_argument("--secret-file", type=Path, help="the token-signing secret (auth step)")
     serve.add_argument("--websocket-port", type=int, default=0, help="0: any free port")
@@ -95,17 +97,6 @@ def refusal(step: str, host: str, trusted: bool) -> str | None:
         "learner: `chatlib-local token --roster names.txt`), or add --trust-network if this "
         "network is yours alone."
     )
-
-
-def lan_address() -> str:
-    """This machine's address on its LAN, as learners reach it: the source address of a route
-    out (a UDP socket's connect sends nothing). Loopback when there is no route."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        try:
-            probe.connect(("192.0.2.1", 9))  # TEST-NET-1: never reached, only routed
-            return probe.getsockname()[0]
-        except OSError:
-            return "127.0.0.1"
 
 
 def serve(args: argparse.Namespace) -> int:
@@ -379,10 +370,8 @@ def _install_signing_secret(secret_arn: str, secret_file: Path | None) -> None:
 
 
 def _learners_hosts(args: argparse.Namespace) -> list[str]:
-    """The addresses learners on other machines use (none when serving this machine only)."""
-    if is_loopback(args.host):
-        return []
-    return [args.advertise or lan_address()]
+    """The addresses learners on other machines use (:func:`.classroom.learner_addresses`)."""
+    return [address for _, address in learner_addresses(args.host, args.advertise)]
 
 
 def _print_urls(args: argparse.Namespace, stack: Any, outputs: dict[str, str]) -> None:
@@ -411,21 +400,30 @@ def _print_urls(args: argparse.Namespace, stack: Any, outputs: dict[str, str]) -
         )
         lines.append(f'  try           : {wsdump} "{url}?{query}"')
         lines.append('                  then type {"action": "sendmessage", "message": "hi"}')
-    for learners_host in _learners_hosts(args):
-        lines += _classroom_lines(args, gateway, api_id, stage, learners_host, command)
+    if not is_loopback(args.host):
+        lines += _classroom_lines(args, gateway, api_id, stage, command)
     lines.append("Ctrl-C stops it.")
     print("\n".join(lines), flush=True)
 
 
 def _classroom_lines(
-    args: argparse.Namespace, gateway: Any, api_id: str, stage: str, host: str, command: str
+    args: argparse.Namespace, gateway: Any, api_id: str, stage: str, command: str
 ) -> list[str]:
-    page = gateway.chat_page_url(api_id, stage, host)
-    lines = [
-        f"classroom: listening on {args.host}; learners on this network use {host}",
-        f"  learners open : {page}",
-        f"  WebSocket URL : {gateway.websocket_url(api_id, stage, host)}",
-    ]
+    where = learner_addresses(args.host, args.advertise)
+    if not where:
+        return [
+            f"classroom: listening on {args.host}, but this machine has no network address "
+            "besides loopback: learners elsewhere cannot reach it"
+        ]
+    if len(where) == 1:
+        heading = f"learners on this network use {where[0][1]}"
+    else:
+        heading = "learners use the address of the network they are on"
+    lines = [f"classroom: listening on {args.host}; {heading}"]
+    for interface, host in where:
+        named = f"  ({interface})" if len(where) > 1 and interface else ""
+        lines.append(f"  learners open : {gateway.chat_page_url(api_id, stage, host)}{named}")
+        lines.append(f"  WebSocket URL : {gateway.websocket_url(api_id, stage, host)}")
     if args.step == "auth":
         lines.append(
             f"  join links    : {command} token --roster names.txt --room lobby --out-dir links"
@@ -433,6 +431,11 @@ def _classroom_lines(
         lines.append(
             "                  (one link per learner, the token after '#': hand each theirs)"
         )
+        if len(where) > 1:
+            lines.append(
+                f"                  (links open {where[0][1]}; for another network add "
+                "--page-url with its page above)"
+            )
     else:
         lines.append("  (--trust-network: no authentication; anyone here can join as anyone)")
     lines.append("  if they cannot connect: same network? a firewall on this machine's ports?")
