@@ -10,7 +10,9 @@ printed, then one line per connection and message until Ctrl-C.
 * **A classroom** (``--host 0.0.0.0`` or a LAN address) serves learners on other machines.
   Beyond loopback it refuses the steps without authentication (anyone on the network could
   join as anyone, in any room) unless ``--trust-network`` says the network is yours alone,
-  and it prints what learners open. ``@connections`` still answers this machine only.
+  and it prints what learners open: at the address it listens on, or, listening on every
+  interface, at each interface's own (:func:`.classroom.learner_addresses`).
+  ``@connections`` still answers this machine only.
 * **Supervision.** moto runs in its own process; should it end (a crash, the system ending
   it under memory pressure), serve says so in one line and brings the chat back at the same
   URLs, tokens still valid (:class:`Supervisor`), or stops with exit status 3
@@ -219,11 +221,14 @@ class Supervisor:
             )
         except Exception as error:  # any failure here ends serve with one line
             raise AWSLost(
-                f"the embedded AWS stopped and could not be started again "
-                f"({type(error).__name__}: {error})"
+                f"the embedded AWS stopped and could not be started again ({_one_line(error)})"
             ) from None
         self.stack.refresh()
-        closed = self.stack.close_connections(SERVICE_RESTART, "the embedded AWS restarted")
+        try:
+            count = self.stack.close_connections(SERVICE_RESTART, "the embedded AWS restarted")
+            closed = f"{count} open connection(s) closed with {SERVICE_RESTART} to reconnect"
+        except Exception as error:  # the chat is back all the same
+            closed = f"the connections open before could not be closed ({_one_line(error)})"
         state = _serve_state(self.args, self.stack, outputs)
         moved = state["websocket_url"] != self.state["websocket_url"]
         self.state = state
@@ -232,10 +237,15 @@ class Supervisor:
             f"the chat is back ({time.monotonic() - began:.1f} s), "
             + ("at NEW addresses (below)" if moved else "at the same addresses")
             + (", tokens minted before still valid" if self.args.step == "auth" else "")
-            + f"; {closed} open connection(s) closed with {SERVICE_RESTART} to reconnect"
+            + f"; {closed}"
         )
         if moved:
             _print_urls(self.args, self.stack, outputs)
+
+
+def _one_line(error: BaseException) -> str:
+    lines = str(error).strip().splitlines()
+    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
 
 
 def _how_it_ended(status: int) -> str:
