@@ -190,3 +190,34 @@ def test_an_embedded_aws_that_keeps_dying_is_not_restarted_for_ever():
     assert stack.restarted == 0
     (line,) = said
     assert "pid 4242) has stopped (killed by SIGKILL)" in line
+
+
+ERRORS_SCRIPT = """
+import logging, threading
+from chatlib.tools.serve import _errors_in_one_line
+_errors_in_one_line()
+try:
+    raise ConnectionRefusedError("[Errno 111] Connection refused")
+except ConnectionRefusedError:
+    logging.getLogger("websockets.server").error("process_request failed", exc_info=True)
+def fail():
+    raise RuntimeError("a worker thread failed")
+worker = threading.Thread(target=fail, name="worker")
+worker.start()
+worker.join()
+"""
+
+
+def test_errors_from_other_libraries_and_threads_print_one_line_each():
+    """What printed serve's tracebacks while the embedded AWS was gone: websockets' handshake
+    errors (logged with the exception) and failures in threads."""
+    done = subprocess.run(
+        [sys.executable, "-c", ERRORS_SCRIPT], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0
+    first, second = done.stderr.splitlines()
+    assert first.endswith(
+        "websockets.server: process_request failed "
+        "(ConnectionRefusedError: [Errno 111] Connection refused)"
+    )
+    assert second.endswith("thread worker: RuntimeError: a worker thread failed")
