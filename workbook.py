@@ -195,20 +195,25 @@ def pop_language(extra: list[str]) -> tuple[str, list[str]]:
 #: Lab shuts down a kernel left idle this long, open tab or not. Each notebook's kernel keeps
 #: 230-450 MiB after its clean-up cell (docs/instructor-guide.md, "A long day"), so a day of
 #: eight notebooks would otherwise hold 2.5 GiB; no notebook is left idle this long while it is
-#: being worked through, and any notebook runs again from the top in seconds.
-KERNEL_IDLE_MINUTES = 30
+#: being worked through, and any notebook runs again from the top in seconds. Lab's own option
+#: on the command line wins (``--MappingKernelManager.cull_idle_timeout=0``: never).
+KERNEL_CULLING = {
+    "--MappingKernelManager.cull_idle_timeout": "1800",
+    "--MappingKernelManager.cull_connected": "True",  # a tab left open still counts as idle
+    "--MappingKernelManager.cull_interval": "60",
+}
 
 
-def lab_command(python: Path, *, is_root: bool, language: str = "en") -> list[str]:
+def lab_command(
+    python: Path, *, is_root: bool, language: str = "en", extra: list[str] | None = None
+) -> list[str]:
     """JupyterLab with the repository as its root (so ``infra_cfn/``, ``docs/`` and ``chatlib/``
     open from Lab too), showing the first notebook of the chosen edition, and shutting down
-    kernels idle for ``KERNEL_IDLE_MINUTES``. Jupyter refuses to run as root unless told;
+    idle kernels (``KERNEL_CULLING``, unless ``extra``, Lab's own arguments, sets an option of
+    it: Jupyter refuses an option given twice). Jupyter refuses to run as root unless told;
     containers, cloud machines and many lab machines run as root, so tell it, and say so."""
-    culling = [
-        f"--MappingKernelManager.cull_idle_timeout={KERNEL_IDLE_MINUTES * 60}",
-        "--MappingKernelManager.cull_connected=True",  # a tab left open still counts as idle
-        "--MappingKernelManager.cull_interval=60",
-    ]
+    given = {argument.split("=", 1)[0] for argument in extra or []}
+    culling = [f"{name}={value}" for name, value in KERNEL_CULLING.items() if name not in given]
     args = [str(python), "-m", "jupyter", "lab", f"--ServerApp.root_dir={ROOT}", *culling]
     if is_root:
         print("workbook: running as root, so JupyterLab is started with --allow-root", flush=True)
@@ -351,7 +356,7 @@ def main(argv: list[str]) -> int:
     os.chdir(ROOT)
     if command == "lab":
         is_root = hasattr(os, "geteuid") and os.geteuid() == 0
-        args = lab_command(python, is_root=is_root, language=language)
+        args = lab_command(python, is_root=is_root, language=language, extra=extra)
     else:
         ensure_checkov()
         args = [str(python), "-m", "pytest"]

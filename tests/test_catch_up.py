@@ -12,6 +12,11 @@ every package the notebook imports is installed. Pinned here:
   (were one to, catch-up would have to write that file, and this test says where);
 * after catch-up, each notebook's set-up cells run in a fresh kernel whose home and temporary
   folders are empty, as on a laptop that never ran an earlier notebook.
+
+And the other half of a learner's long day, also ``workbook.py``'s: ``lab`` has Jupyter shut
+down kernels left idle (each finished notebook's kernel keeps 230-450 MiB), with options Jupyter
+really has, and an instructor's own value for one of them wins (Jupyter refuses an option given
+twice: Lab would not start).
 """
 
 from __future__ import annotations
@@ -23,6 +28,7 @@ import os
 import re
 import subprocess
 import sys
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -187,3 +193,18 @@ def test_after_catch_up_the_notebook_sets_up_on_a_laptop_that_ran_nothing_before
                    resources={"metadata": {"path": str(path.parent)}}).execute()  # fmt: skip
     last = notebook.cells[-1].outputs[0]["text"]
     assert last.startswith("stopped ") and "the embedded AWS" in last, last
+
+
+def test_lab_shuts_down_idle_kernels_unless_told_otherwise():
+    from jupyter_server.services.kernels.kernelmanager import MappingKernelManager
+
+    for name in workbook.KERNEL_CULLING:
+        assert MappingKernelManager.class_traits().get(name.rsplit(".", 1)[1]), name
+    default = workbook.lab_command(Path("python"), is_root=False)
+    assert "--MappingKernelManager.cull_idle_timeout=1800" in default
+    assert "--MappingKernelManager.cull_connected=True" in default
+    own = workbook.lab_command(
+        Path("python"), is_root=False, extra=["--MappingKernelManager.cull_idle_timeout=0"]
+    )
+    assert not [arg for arg in own if arg.startswith("--MappingKernelManager.cull_idle_timeout")]
+    assert "--MappingKernelManager.cull_connected=True" in own
