@@ -128,3 +128,13 @@ def test_each_notebook_has_a_run_sheet_with_its_times_and_what_it_needs():
         assert stated == expected, number
     needs = re.findall(r"^### (\d\d) · .*\n\n\*\*What this notebook needs:\*\* ", GUIDE, re.M)
     assert sorted(needs) == sorted(BY_NUMBER)
+
+
+def test_the_table_of_stated_times_is_what_the_notebooks_state():
+    section = GUIDE.split("## Where the times come from", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (\d\d) [^|]+ \| (\d+) \| (\d+) \| (core|skipped) \|$", section, re.M)
+    assert [number for number, *_ in rows] == sorted(BY_NUMBER)
+    workshop = {path.name[:2] for path in IN_THE_WORKSHOP}
+    for number, core, optional, in_workshop in rows:
+        assert stated_minutes(BY_NUMBER[number]) == (int(core), int(optional)), number
+        assert (in_workshop == "core") == (number in workshop), number
