@@ -263,21 +263,11 @@ from gateway_helpers import open_socket, receive_json, refused_status
 def ip(*arguments):
     subprocess.run(["ip", *arguments], check=True)
 
-# two networks on one machine, the route out through the first
-ip("link", "set", "lo", "up")
-ip("link", "add", "class-a", "type", "veth", "peer", "name", "class-b")
-ip("addr", "add", "10.99.1.1/24", "dev", "class-a")
-ip("addr", "add", "10.99.2.1/24", "dev", "class-b")
-ip("link", "set", "class-a", "up")
-ip("link", "set", "class-b", "up")
-ip("route", "add", "default", "dev", "class-a")
-
 def chatlib_local(*arguments, **options):
     return subprocess.Popen([sys.executable, "-m", "chatlib.tools", *arguments],
                             env=os.environ, text=True, **options)
 
-results = {{}}
-for host in ("10.99.2.1", "0.0.0.0"):
+def serve_and_join(host):
     serve = chatlib_local("serve", "--step", "auth", "--host", host, "--quiet",
                           stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     printed = ""
@@ -300,9 +290,22 @@ for host in ("10.99.2.1", "0.0.0.0"):
     except OSError as error:
         elsewhere = type(error).__name__
     serve.send_signal(signal.SIGINT)
-    results[host] = {{"heading": classroom.splitlines()[0],
-                     "pages": re.findall(r"learners open : http://([^/]+)/chat\\S*(.*)", classroom),
-                     "whoami": answers, "10.99.1.1": elsewhere, "status": serve.wait(60)}}
+    return {{"heading": classroom.splitlines()[0],
+            "pages": re.findall(r"learners open : http://([^/]+)/chat\\S*(.*)", classroom),
+            "whoami": answers, "10.99.1.1": elsewhere, "status": serve.wait(60)}}
+
+results = {{}}
+ip("link", "set", "lo", "up")
+results["alone"] = serve_and_join("0.0.0.0")  # no network but loopback
+# two networks on one machine, the route out through the first
+ip("link", "add", "class-a", "type", "veth", "peer", "name", "class-b")
+ip("addr", "add", "10.99.1.1/24", "dev", "class-a")
+ip("addr", "add", "10.99.2.1/24", "dev", "class-b")
+ip("link", "set", "class-a", "up")
+ip("link", "set", "class-b", "up")
+ip("route", "add", "default", "dev", "class-a")
+for host in ("10.99.2.1", "0.0.0.0"):
+    results[host] = serve_and_join(host)
 print(json.dumps(results))
 """
 
@@ -337,6 +340,14 @@ def test_in_a_network_namespace_with_two_networks_each_link_reaches_serve(tmp_pa
     )  # fmt: skip
     assert done.returncode == 0, done.stderr
     results = json.loads(done.stdout.splitlines()[-1])
+
+    alone = results["alone"]
+    assert alone["heading"].startswith(
+        "listening on 0.0.0.0; but this machine has no network address besides loopback"
+    )
+    assert [host.split(":")[0] for host, _ in alone["pages"]] == ["127.0.0.1"]
+    assert list(alone["whoami"].values()) == ["alice"]
+    assert alone["status"] == 0
 
     one = results["10.99.2.1"]
     assert one["heading"] == "listening on 10.99.2.1; learners on this network use 10.99.2.1"

@@ -421,11 +421,12 @@ def _classroom_lines(
 ) -> list[str]:
     where = learner_addresses(args.host, args.advertise)
     if not where:
-        return [
-            f"classroom: listening on {args.host}, but this machine has no network address "
-            "besides loopback: learners elsewhere cannot reach it"
-        ]
-    if len(where) == 1:
+        heading = (
+            "but this machine has no network address besides loopback: learners elsewhere "
+            "cannot reach it (the links below work on this machine only)"
+        )
+        where = [("", gateway.local_host)]
+    elif len(where) == 1:
         heading = f"learners on this network use {where[0][1]}"
     else:
         heading = "learners use the address of the network they are on"
