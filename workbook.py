@@ -33,6 +33,9 @@ temporary folder of its own (``scratch``), so catch-up writes no file and can ov
 ``tests/test_catch_up.py`` keeps that claim true: a notebook that starts to read what another
 wrote fails it, and catch-up must then learn to write that file.
 
+``lab`` has Jupyter shut down a kernel left idle for 30 minutes (``KERNEL_CULLING``): each
+finished notebook's kernel keeps 230-450 MiB, and a long day opens eight.
+
 ``test`` also keeps checkov, the template linter the tests run, in an environment of its own
 (``.venv/checkov/``): checkov pins an old boto3, which must not become the workbook's.
 
