@@ -349,8 +349,9 @@ def main(argv: list[str]) -> int:
                 file=sys.stderr,
             )
             return 2
-        notebook_path(extra[0], language)  # an unknown notebook is refused before installing
-        return catch_up(extra[0], ensure_environment(()), language)
+        number = extra[0].zfill(2)  # "4" is 04
+        notebook_path(number, language)  # an unknown notebook is refused before installing
+        return catch_up(number, ensure_environment(()), language)
     wheels = None
     if command == "lab":
         language, extra = pop_language(extra)

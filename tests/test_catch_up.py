@@ -85,6 +85,14 @@ def test_catch_up_names_the_scaffold_it_replaces_by_the_reference():
     assert "scaffold" not in run_catch_up("04").stdout
 
 
+def test_catch_up_takes_a_short_number_and_the_japanese_edition():
+    lines = run_catch_up("6", "--lang", "ja").stdout.splitlines()
+    assert lines[0] == (
+        "06 needs nothing from earlier notebooks: "
+        "open notebooks/ja/06_jwt_authorizer.ipynb and run it from the top"
+    )
+
+
 def test_an_unknown_notebook_is_refused_before_anything_is_installed(tmp_path):
     result = run_catch_up("99", WORKBOOK_VENV=str(tmp_path / "venv"))
     assert result.returncode != 0
