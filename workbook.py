@@ -11,7 +11,7 @@
 
 Both create ``.venv/`` beside this file on first use and install the project into it: ``lab``
 only what the course uses (``pip install -e .``), ``test`` the test tooling too (``.[test]``:
-pytest, nbval, Playwright, hypothesis…), which no learner needs. The install is redone only
+nbval, Playwright, hypothesis…), which no learner needs. The install is redone only
 when ``pyproject.toml`` changes or a command needs more than is installed, so later runs start
 at once. Extra arguments go to JupyterLab or pytest unchanged.
 
