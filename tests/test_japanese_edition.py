@@ -181,9 +181,10 @@ def test_lab_opens_the_chosen_edition():
 
 
 def test_every_japanese_file_in_the_folder_is_accounted_for():
-    """Nothing in notebooks/ja/ but the built notebooks, their translations, the glossary and
-    the build script: a stray hand-made notebook would not be kept in step."""
-    expected = {p.name for p in NOTEBOOKS} | {"edition.py", "glossary.md", "translations"}
+    """Nothing in notebooks/ja/ but the built notebooks, their translations, the glossary, the
+    style sheet and the build script: a stray hand-made notebook would not be kept in step."""
+    kept = {"edition.py", "glossary.md", "style.md", "translations"}
+    expected = {p.name for p in NOTEBOOKS} | kept
     present = {p.name for p in JA.iterdir() if p.name not in {"__pycache__",
                                                              ".ipynb_checkpoints"}}
     assert present == expected
