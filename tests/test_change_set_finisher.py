@@ -12,6 +12,9 @@ from __future__ import annotations
 
 import itertools
 import json
+import subprocess
+import sys
+import textwrap
 
 import boto3
 import pytest
@@ -305,3 +308,66 @@ def test_an_update_leaves_alone_a_resource_its_condition_kept_out(stack_name):
     cloudformation.get_waiter("stack_update_complete").wait(
         StackName=stack_name, WaiterConfig={"Delay": 1, "MaxAttempts": 5}
     )
+
+
+def _run_fresh(tmp_path, script: str) -> subprocess.CompletedProcess:
+    """``script`` in a clean interpreter (no wrapper installed yet), from a file so that what
+    it defines has a source for the fingerprint."""
+    path = tmp_path / "script.py"
+    path.write_text(textwrap.dedent(script))
+    return subprocess.run(
+        [sys.executable, str(path)],
+        capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"},
+    )  # fmt: skip
+
+
+def test_the_wrappers_were_checked_against_the_moto_installed_here(tmp_path):
+    """What CI installs (the lock) is what the wrappers were written against. After a lock
+    refresh brings a new moto, review them against its CloudFormation and add the fingerprint
+    this prints to ``CHECKED``."""
+    done = _run_fresh(
+        tmp_path,
+        """
+        from chatlib.local import change_set_finisher
+        print(change_set_finisher.unexpected())
+        """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "None"
+
+
+def test_another_moto_gets_no_wrappers_one_line_and_a_working_aws(tmp_path):
+    """A moto whose change sets compute their list differently: nothing is wrapped (a wrapper
+    around code it was not written for could corrupt a stack), one line says what a learner
+    loses, and the embedded AWS still answers."""
+    done = _run_fresh(
+        tmp_path,
+        """
+        import boto3
+        from moto.cloudformation.models import ChangeSet, CloudFormationBackend
+
+        moto_diff = ChangeSet.diff
+
+
+        def stand_in_diff(self):
+            # a moto release whose change set lists its changes another way
+            return moto_diff(self)
+
+
+        ChangeSet.diff = stand_in_diff
+
+        from chatlib.local.embedded import start_embedded_aws
+
+        aws = start_embedded_aws()
+        wrapped = getattr(CloudFormationBackend.execute_change_set, "finishes_with_the_bridge", 0)
+        print("wrapped", bool(wrapped), "diff kept", ChangeSet.diff is stand_in_diff)
+        print("buckets", boto3.client("s3").list_buckets()["Buckets"])
+        aws.stop()
+        """,
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == ["wrapped False diff kept True", "buckets []"]
+    said = [line for line in done.stderr.splitlines() if line.startswith("chatlib:")]
+    assert len(said) == 1, done.stderr
+    assert "left to plain moto" in said[0] and "moto's CloudFormation differs" in said[0]
+    assert "Traceback" not in done.stderr
