@@ -12,13 +12,11 @@ from __future__ import annotations
 
 import itertools
 import json
-import subprocess
-import sys
-import textwrap
 
 import boto3
 import pytest
 from botocore.exceptions import WaiterError
+from fresh_interpreter import run_fresh
 
 _numbers = itertools.count()
 
@@ -310,22 +308,11 @@ def test_an_update_leaves_alone_a_resource_its_condition_kept_out(stack_name):
     )
 
 
-def _run_fresh(tmp_path, script: str) -> subprocess.CompletedProcess:
-    """``script`` in a clean interpreter (no wrapper installed yet), from a file so that what
-    it defines has a source for the fingerprint."""
-    path = tmp_path / "script.py"
-    path.write_text(textwrap.dedent(script))
-    return subprocess.run(
-        [sys.executable, str(path)],
-        capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
-
-
 def test_the_wrappers_were_checked_against_the_moto_installed_here(tmp_path):
     """What CI installs (the lock) is what the wrappers were written against. After a lock
     refresh brings a new moto, review them against its CloudFormation and add the fingerprint
     this prints to ``CHECKED``."""
-    done = _run_fresh(
+    done = run_fresh(
         tmp_path,
         """
         from chatlib.local import change_set_finisher
@@ -340,7 +327,7 @@ def test_another_moto_gets_no_wrappers_one_line_and_a_working_aws(tmp_path):
     """A moto whose change sets compute their list differently: nothing is wrapped (a wrapper
     around code it was not written for could corrupt a stack), one line says what a learner
     loses, and the embedded AWS still answers."""
-    done = _run_fresh(
+    done = run_fresh(
         tmp_path,
         """
         import boto3

@@ -7,30 +7,17 @@ differs is left out with one line saying so, and moto answers as shipped.
 
 from __future__ import annotations
 
-import subprocess
-import sys
-import textwrap
+from fresh_interpreter import run_fresh
 
 from chatlib.local import moto_server
 from chatlib.local.moto_server import Patch, fingerprint, unexpected
-
-
-def run_script(tmp_path, script: str) -> subprocess.CompletedProcess:
-    """Run ``script`` from a file (so that the functions it defines have a source) in a clean
-    interpreter, where no patch has been applied yet."""
-    path = tmp_path / "script.py"
-    path.write_text(textwrap.dedent(script))
-    return subprocess.run(
-        [sys.executable, str(path)],
-        capture_output=True, text=True, timeout=120, env={"PATH": "/usr/bin:/bin"},
-    )  # fmt: skip
 
 
 def test_every_patch_was_checked_against_the_moto_installed_here(tmp_path):
     """What CI installs (the lock) is what the patches were checked against. After a lock
     refresh brings a new moto, this fails for each patch whose source changed: review the
     patch against moto's new source, then add the fingerprint shown to its ``checked``."""
-    done = run_script(
+    done = run_fresh(
         tmp_path,
         """
         from chatlib.local import moto_server
@@ -80,7 +67,7 @@ STAND_IN_SCRIPT = """
 
 
 def test_a_changed_internal_is_left_alone_with_one_line_and_moto_still_answers(tmp_path):
-    done = run_script(tmp_path, STAND_IN_SCRIPT)
+    done = run_fresh(tmp_path, STAND_IN_SCRIPT)
     assert done.returncode == 0, done.stderr
     assert done.stdout.splitlines() == [
         "stand-in kept True",
