@@ -24,6 +24,7 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["EmbeddedAWS", "running_embedded_aws", "start_embedded_aws"]
 
@@ -62,7 +63,12 @@ def _quiet_about_bridged_types(record: logging.LogRecord) -> bool:
 
 class _MotoProcess:
     """moto's own server (``moto.server``) in a child process: its work then never holds this
-    process's GIL, which the gateway's event loop needs for every frame and post."""
+    process's GIL, which the gateway's event loop needs for every frame and post.
+
+    Its stdin is a pipe this process never writes to: when this process ends, however it
+    ends (SIGKILL, a closed terminal), the child sees the pipe end and exits
+    (:func:`chatlib.local.moto_startup.exit_with_parent`), rather than keeping its memory
+    and its port. moto itself is imported there only, not here."""
 
     def __init__(self, port: int) -> None:
         if port == 0:
@@ -71,7 +77,11 @@ class _MotoProcess:
                 port = probe.getsockname()[1]
         self._port = port
         self._process = subprocess.Popen(
-            [sys.executable, "-m", "chatlib.local.moto_server", "-H", "127.0.0.1", "-p", str(port)],
+            [
+                *(sys.executable, "-m", "chatlib.local.moto_server"),
+                *("-H", "127.0.0.1", "-p", str(port), "--exit-with-stdin"),
+            ],
+            stdin=subprocess.PIPE,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
@@ -98,6 +108,8 @@ class _MotoProcess:
         except subprocess.TimeoutExpired:
             self._process.kill()
             self._process.wait()
+        if self._process.stdin is not None:
+            self._process.stdin.close()
 
 
 def start_embedded_aws(
@@ -112,10 +124,6 @@ def start_embedded_aws(
     with _lock:
         if _running is not None:
             return _running
-        from moto.server import ThreadedMotoServer  # imported late: only local runs need moto
-
-        from chatlib.local.moto_server import install as install_fast_reads
-
         # werkzeug logs every request to stderr unless told otherwise; that is noise here.
         logging.getLogger("werkzeug").setLevel(logging.ERROR)
         # moto's CloudFormation warns for each resource type it has no model for; the deploy
@@ -123,11 +131,15 @@ def start_embedded_aws(
         logging.getLogger("moto").addFilter(_quiet_about_bridged_types)
         warnings.filterwarnings("ignore", message="Tried to parse .* not supported by moto")
         warnings.filterwarnings("ignore", message="Unable to delete .* as it was never created")
-        server: ThreadedMotoServer | _MotoProcess
-        install_fast_reads()  # moto's DynamoDB reads, written with json.dumps (why: its module)
+        server: Any
         if own_process:
-            server = _MotoProcess(port)
+            server = _MotoProcess(port)  # patched in its own process (moto_server.main)
         else:
+            from moto.server import ThreadedMotoServer  # imported late: only local runs need it
+
+            from chatlib.local.moto_server import install as install_fast_reads
+
+            install_fast_reads()  # moto's DynamoDB reads, with json.dumps (why: its module)
             # Its CloudFormation then finishes any change set with the bridge (why: its module).
             from chatlib.local.change_set_finisher import install as finish_change_sets
 

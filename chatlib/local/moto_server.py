@@ -73,6 +73,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from chatlib.local.moto_startup import exit_with_parent, trim_imports, warm_up
+
 __all__ = [
     "FAST_OPERATIONS",
     "FUNCTION_CODE_PATH",
@@ -484,21 +486,35 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m chatlib.local.moto_server")
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=5000)
+    parser.add_argument(
+        "--exit-with-stdin",
+        action="store_true",
+        help="exit when stdin ends (a pipe from the process that started this one)",
+    )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("MOTO_PORT", str(args.port))  # moto writes it into URLs it returns
+    if args.exit_with_stdin:
+        exit_with_parent()
+    trim_imports()  # before moto is imported (why: chatlib.local.moto_startup)
 
     install()
     import waitress
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
-    application = RequestActivity(DomainDispatcherApplication(create_backend_app))
+    dispatcher = DomainDispatcherApplication(create_backend_app)
+    application = RequestActivity(dispatcher)
     # moto's modules are loaded: freeze them now, or the first collection, seconds into the
     # chat, walks them all (about 130 ms with a request waiting)
     gc.collect()
     gc.freeze()
     keep_frozen(quiet_for=application.quiet_for)
-    waitress.serve(application, host=args.host, port=args.port, threads=SERVER_THREADS, _quiet=True)
+    server = waitress.create_server(
+        application, host=args.host, port=args.port, threads=SERVER_THREADS
+    )
+    # listening from here on: the caller goes on while the services it will ask for load
+    warm_up(dispatcher)
+    server.run()
 
 
 if __name__ == "__main__":
