@@ -1,6 +1,6 @@
 """Where a fan-out's time goes, stage by stage, through the whole local chain.
 
-    python benchmarks/fanout_stages.py [--size 200] [--messages 40]
+    python benchmarks/fanout_stages.py [--size 200] [--messages 40]     # also --size 1000
 
 Runs ``chatlib-local serve`` (rooms step) in a child process with timing hooks, holds a room of
 ``--size`` receivers open from this process, and prints per stage the median and the worst of
@@ -33,6 +33,7 @@ import tempfile
 import textwrap
 import threading
 import time
+from collections import Counter
 from pathlib import Path
 
 from fanout_room import BenchRoom
@@ -92,6 +93,12 @@ INSTANCE_HOOKS = textwrap.dedent(
             _timed(store.ConnectionStore, "get", "get")
             _timed(store.ConnectionStore, "room_member_ids", "query")
             _timed(sending, "fan_out", "fanout")
+            _query = store.ConnectionStore.room_member_ids
+            def _paged(self, *args, **kwargs):
+                result = _query(self, *args, **kwargs)
+                _out.write(f"pages {result.pages} {len(result)}\\n")
+                return result
+            store.ConnectionStore.room_member_ids = _paged
         return module
     builtins.__import__ = _hooking_import
     """
@@ -124,16 +131,25 @@ def start_hooked_stack(folder: Path) -> tuple[subprocess.Popen[str], str]:
     raise SystemExit("the local stack did not start")
 
 
+def query_pages(folder: Path) -> Counter[str]:
+    """How many pages the room Queries took, and how many ids they returned."""
+    return Counter(
+        f"{pages} page(s), {ids} ids"
+        for path in folder.glob("instance-*")
+        for tag, pages, ids in (line.split() for line in path.read_text().splitlines())
+        if tag == "pages"
+    )
+
+
 def stages(folder: Path, sends: list[tuple[float, float]]) -> dict[str, list[float]]:
     gateway = json.loads((folder / "gateway").read_text())
     frames = sorted(t for t in gateway if t[0] == "frame")
     invokes = sorted(t for t in gateway if t[0] == "invoke")
     posts = sorted(t for t in gateway if t[0] == "post")
-    instance = [
-        (tag, float(a), float(b))
-        for path in folder.glob("instance-*")
-        for tag, a, b in (line.split() for line in path.read_text().splitlines())
+    lines = [
+        line.split() for path in folder.glob("instance-*") for line in path.read_text().splitlines()
     ]
+    instance = [(tag, float(a), float(b)) for tag, a, b in lines if tag != "pages"]
     found: dict[str, list[float]] = {name: [] for name in STAGES}
     for sent, last_received in sends:
         frame = next(f for f in frames if f[1] >= sent - 0.001)
@@ -176,12 +192,15 @@ def main() -> int:
         room.close()
         server.terminate()
         server.wait(timeout=60)
-        found = stages(folder, sends)
+        found, pages = stages(folder, sends), query_pages(folder)
     print(f"N={args.size}, {args.messages} messages, {args.pause} s apart; ms per message")
+    print("room Query:", ", ".join(f"{count} x {shape}" for shape, count in pages.items()))
     print(f"{'stage':<16}{'p50':>8}{'max':>8}")
     for name in STAGES:
         values = found[name]
         print(f"{name:<16}{statistics.median(values):>8.1f}{max(values):>8.1f}")
+    per_post = statistics.median(found["fan-out"]) / args.size * 1000
+    print(f"fan-out per post: {per_post:.0f} µs (p50 / N)")
     return 0
 
 

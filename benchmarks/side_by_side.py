@@ -1,15 +1,23 @@
-"""The rooms chat on the local stack and on serverless-offline, measured in one run, interleaved.
+"""The rooms chat on the local stack, serverless-offline and the floor: one run, interleaved.
 
-Both systems run the same rooms chat (``../shared/peers/serverless-offline/``: the peer's
-DynamoDB is on moto too). For each N the same client code holds a room of N receivers, one
-sender and 20 decoys open on each system, and sends ``--messages`` messages in batches of
-``--batch``, alternating systems batch by batch, so that whatever else the machine does hits
-both alike. Prints p50 and p99 per system and the ratios local / peer.
+The local stack and the peer run the same rooms chat (``../shared/peers/serverless-offline/``:
+the peer's DynamoDB is on moto too). The floor (``floor_server.py``) is no chat on API Gateway
+at all: an in-memory ``websockets`` broadcast server speaking the same frames, there to show
+how close to "nothing but the sockets" the others come. For each N the same client code holds
+a room of N receivers, one sender and 20 decoys open on each system, and sends ``--messages``
+messages in batches of ``--batch``, rotating through the systems batch by batch, so that
+whatever else the machine does hits all alike. Prints p50 and p99 per system, the ratios
+local / peer and local / floor, and per system the frames decoys received (misrouted) and
+the receivers a message never reached within its time-out (lost): both must be 0.
 
 The peer is installed (npm, Node 20) into a scratch folder outside the project the first time:
 
-    python benchmarks/side_by_side.py [--peer-dir /tmp/chatlib-peer] [--sizes 10 50 200]
+    python benchmarks/side_by_side.py [--peer-dir /tmp/chatlib-peer] [--sizes 10 50 200 1000]
                                       [--messages 40] [--batch 5] [--runs 1]
+
+A room of 1,000 holds about 1,020 client sockets per system in this one process (3,060 in
+all), and the local stack's gateway as many plus its own: the soft limit on open files is
+raised to the hard limit first (the systems started from here inherit it).
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import socket
 import statistics
@@ -111,69 +120,119 @@ def start_peer(folder: Path) -> tuple[list[subprocess.Popen], str]:
     return [offline, moto], f"ws://127.0.0.1:{ws_port}"
 
 
-def measure_pair(urls: dict[str, str], size: int, messages: int, batch: int) -> dict:
+def start_floor() -> tuple[subprocess.Popen, str]:
+    """``floor_server.py`` in a process of its own, as the other systems run."""
+    port = free_port()
+    floor = subprocess.Popen(
+        [sys.executable, str(Path(__file__).with_name("floor_server.py")), str(port)],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    assert floor.stdout is not None
+    if floor.stdout.readline().strip() != "ready":
+        raise SystemExit("the floor did not start")
+    return floor, f"ws://127.0.0.1:{port}"
+
+
+def raise_open_file_limit(needed: int) -> None:
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != resource.RLIM_INFINITY and soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+        soft = hard
+    if soft != resource.RLIM_INFINITY and soft < needed:
+        raise SystemExit(f"{needed} open files needed, the limit is {soft} (ulimit -n)")
+
+
+def measure_together(urls: dict[str, str], size: int, messages: int, batch: int) -> dict:
     rooms = {name: BenchRoom(url, size, 20, tag=name) for name, url in urls.items()}
     latencies: dict[str, list[float]] = {name: [] for name in rooms}
+    sent = dict.fromkeys(rooms, 0)
     for room in rooms.values():
         for _ in range(3):  # warm-up: first invocations are cold starts
-            room.send_and_time()
-    while any(len(values) < messages for values in latencies.values()):
+            room.send()
+        room.lost = 0
+    while any(count < messages for count in sent.values()):
         for name, room in rooms.items():
-            for _ in range(min(batch, messages - len(latencies[name]))):
-                latencies[name].append(room.send_and_time())
+            for _ in range(min(batch, messages - sent[name])):
+                sent[name] += 1
+                latency = room.send()
+                if latency is not None:
+                    latencies[name].append(latency)
     for room in rooms.values():
         room.close()
-    decoys = {name: room.decoy_deliveries for name, room in rooms.items()}
-    return {"latencies": latencies, "decoys": decoys}
+    return {
+        "latencies": latencies,
+        "decoys": {name: room.decoy_deliveries for name, room in rooms.items()},
+        "lost": {name: room.lost for name, room in rooms.items()},
+    }
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--peer-dir", type=Path, default=Path("/tmp/chatlib-peer"))
-    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 50, 200])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[10, 50, 200, 1000])
     parser.add_argument("--messages", type=int, default=40)
     parser.add_argument("--batch", type=int, default=5)
     parser.add_argument("--runs", type=int, default=1, help="repeat; the summary is the median")
     args = parser.parse_args()
 
+    raise_open_file_limit(4 * (max(args.sizes) + 22) + 256)
     install_peer(args.peer_dir)
     peer_processes, peer_url = start_peer(args.peer_dir)
     local_process, local_url = start_stack_process("rooms")
-    urls = {"local": local_url, "peer": peer_url}
+    floor_process, floor_url = start_floor()
+    urls = {"local": local_url, "peer": peer_url, "floor": floor_url}
     print(
         f"machine: {platform.machine()}, {os.cpu_count()} cores, "
-        f"Python {platform.python_version()}; peer: serverless-offline 13 at {peer_url}"
+        f"Python {platform.python_version()}; peer: serverless-offline 13 at {peer_url}; "
+        f"floor: an in-memory websockets broadcast server (no database, no HTTP) at {floor_url}"
     )
-    header = f"{'N':>4} {'run':>3} {'local p50/p99 ms':>17} {'peer p50/p99 ms':>16}"
-    print(f"{header} {'p50 ratio':>9} {'p99 ratio':>9} {'decoys':>7}")
+    columns = [f"{name + ' p50/p99 ms':>19}" for name in urls]
+    print(f"{'N':>5} {'run':>3} {' '.join(columns)} {'/peer p50':>9} {'p99':>5} "
+          f"{'/floor p50':>10} {'misrouted':>9} {'lost':>5}")  # fmt: skip
     failed = False
-    summary: dict[int, list[tuple[float, float]]] = {}
+    summary: dict[int, list[dict[str, tuple[float, float]]]] = {}
     try:
         for run in range(1, args.runs + 1):
             for size in args.sizes:
-                result = measure_pair(urls, size, args.messages, args.batch)
+                result = measure_together(urls, size, args.messages, args.batch)
                 figures = {
                     name: (statistics.median(values), percentile(values, 0.99))
                     for name, values in result["latencies"].items()
                 }
-                (lp50, lp99), (pp50, pp99) = figures["local"], figures["peer"]
-                summary.setdefault(size, []).append((lp50 / pp50, lp99 / pp99))
-                decoys = sum(result["decoys"].values())
-                failed |= decoys != 0
+                summary.setdefault(size, []).append(figures)
+                decoys, lost = sum(result["decoys"].values()), sum(result["lost"].values())
+                failed |= decoys != 0 or lost != 0
+                (lp50, lp99), (pp50, pp99), (fp50, _) = (figures[n] for n in urls)
+                cells = " ".join(f"{p50:>9.1f}/{p99:<9.1f}" for p50, p99 in figures.values())
                 print(
-                    f"{size:>4} {run:>3} {lp50:>8.1f}/{lp99:<8.1f} {pp50:>7.1f}/{pp99:<8.1f} "
-                    f"{lp50 / pp50:>9.2f} {lp99 / pp99:>9.2f} {decoys:>7}",
+                    f"{size:>5} {run:>3} {cells} {lp50 / pp50:>9.2f} {lp99 / pp99:>5.2f} "
+                    f"{lp50 / fp50:>10.2f} {decoys:>9} {lost:>5}",
                     flush=True,
                 )
+                if decoys or lost:
+                    print(f"      misrouted per system {result['decoys']}, lost {result['lost']}")
     finally:
         stop_stack_process(local_process)
-        for process in peer_processes:
+        for process in [*peer_processes, floor_process]:
             process.terminate()
             process.wait(timeout=30)
-    print("median over runs (local / peer):")
-    for size, ratios in summary.items():
-        p50s, p99s = [r[0] for r in ratios], [r[1] for r in ratios]
-        print(f"{size:>4}  p50 {statistics.median(p50s):.2f}  p99 {statistics.median(p99s):.2f}")
+    print("median over runs: p50 and p99 ms per system; ratios of the medians of each run's")
+    print(f"{'N':>5} {'local':>15} {'peer':>15} {'floor':>15} {'l/peer p50':>10} "
+          f"{'p99':>5} {'l/floor p50':>11}")  # fmt: skip
+    for size, runs in summary.items():
+        medians = {
+            name: tuple(statistics.median(run[name][i] for run in runs) for i in (0, 1))
+            for name in urls
+        }
+        ratio = {
+            key: statistics.median(run["local"][i] / run[other][i] for run in runs)
+            for key, other, i in [("p50", "peer", 0), ("p99", "peer", 1), ("floor", "floor", 0)]
+        }
+        cells = " ".join(f"{p50:>7.1f}/{p99:<7.1f}" for p50, p99 in medians.values())
+        print(
+            f"{size:>5} {cells} {ratio['p50']:>10.2f} {ratio['p99']:>5.2f} {ratio['floor']:>11.2f}"
+        )
     return 1 if failed else 0
 
 
