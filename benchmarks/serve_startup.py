@@ -146,6 +146,7 @@ def start_once(
         stderr=subprocess.PIPE,
         text=True,
         env=environment,
+        cwd=tree,  # `python -c` and `-m` put the working directory first on sys.path
     )
     phases: dict[str, float] = collections.defaultdict(float)
     endpoint, resources = None, []
@@ -171,6 +172,8 @@ def start_once(
                 interpreter = duration  # the later mark (at serve()) wins
             else:
                 phases[name] += duration
+                if name.startswith("api: "):
+                    phases[f"{name} (calls)"] += 1
         elif line.strip():
             print(f"    serve said: {line}", file=sys.stderr)
     if interpreter is not None:

@@ -50,6 +50,10 @@ hands out a function's deployment package. On AWS, ``GetFunction`` answers with
 URL (none for a ``ZipFile`` function, an unreachable one for S3 code) though it keeps the
 bytes. The local Lambda runtime reads the zip from here (:mod:`chatlib.local.gateway.
 function_code`) so that it runs the code a function was created with, as Lambda does.
+
+Why this size: each patch sits beside the fingerprint of what it replaces and the line that
+says what is lost without it, so a maintainer reviewing a new moto release reads them
+together; what only concerns starting moto's process is in :mod:`.moto_startup`.
 """
 
 from __future__ import annotations

@@ -17,6 +17,10 @@ printed, then one line per connection and message until Ctrl-C.
   it under memory pressure), serve says so in one line and brings the chat back at the same
   URLs, tokens still valid (:class:`Supervisor`), or stops with exit status 3
   (:data:`EXIT_AWS_LOST`) and one line. Errors print as one line, never a traceback.
+
+Why this size: one command's whole life (start, deploy, the lines it prints, supervision,
+shutdown) reads top to bottom here; the parts other commands share live in
+:mod:`.local_state` and :mod:`.classroom`.
 """
 
 from __future__ import annotations
@@ -350,17 +354,40 @@ def _deploy_step(stack: Any, step: str, secret_file: Path | None, ids: int) -> d
     gives the same ids, so a restarted embedded AWS serves the API at the same URL."""
     from chatlib.deploy import CHAT_TEMPLATE, deploy_stack
 
+    # moto answers its first request once it has loaded the services the deploy uses
+    # (chatlib.local.moto_startup); meanwhile this process loads botocore's models for them
+    preparing = threading.Thread(target=_load_client_models, name="deploy-models", daemon=True)
+    preparing.start()
     seeding = urllib.request.Request(
         f"{stack.aws_endpoint_url}/moto-api/seed?a={ids}", method="POST"
     )
-    with urllib.request.urlopen(seeding, timeout=10):
-        pass
+    try:
+        with urllib.request.urlopen(seeding, timeout=60):
+            pass
+    finally:
+        preparing.join()  # before this thread makes a client: boto3's session is not shared
     result = deploy_stack(
         CHAT_TEMPLATE, stack_name=STACK, parameters={"Step": step}, progress=lambda _: None
     )
     if step == "auth":
         _install_signing_secret(result.outputs["TokenSecretArn"], secret_file)
     return result.outputs
+
+
+#: The services the deploy of ``infra_cfn/chat.yaml`` and moto's bridge ask (botocore's names).
+DEPLOY_SERVICES = (
+    *("cloudformation", "s3", "sts", "iam", "lambda", "apigatewayv2"),
+    *("dynamodb", "secretsmanager", "cloudwatch"),
+)
+
+
+def _load_client_models() -> None:
+    """Make (and drop) one client per :data:`DEPLOY_SERVICES`: botocore then holds their
+    models, which the deploy's own clients would each load on first use."""
+    import boto3
+
+    for service in DEPLOY_SERVICES:
+        boto3.client(service)
 
 
 def _install_signing_secret(secret_arn: str, secret_file: Path | None) -> None:
