@@ -497,6 +497,7 @@ def main(argv: list[str] | None = None) -> None:
     )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
     os.environ.setdefault("MOTO_PORT", str(args.port))  # moto writes it into URLs it returns
+    gc.disable()  # until warm_up has loaded moto (why: chatlib.local.moto_startup)
     if args.exit_with_stdin:
         exit_with_parent()
     trim_imports()  # before moto is imported (why: chatlib.local.moto_startup)
@@ -508,15 +509,13 @@ def main(argv: list[str] | None = None) -> None:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     dispatcher = DomainDispatcherApplication(create_backend_app)
     application = RequestActivity(dispatcher)
-    # moto's modules are loaded: freeze them now, or the first collection, seconds into the
-    # chat, walks them all (about 130 ms with a request waiting)
-    gc.collect()
-    gc.freeze()
     keep_frozen(quiet_for=application.quiet_for)
     server = waitress.create_server(
         application, host=args.host, port=args.port, threads=SERVER_THREADS
     )
-    # listening from here on: the caller goes on while the services it will ask for load
+    # listening from here on: the caller goes on while the services it will ask for load;
+    # then warm_up freezes moto's modules, or the first collection, seconds into the chat,
+    # would walk them all (about 130 ms with a request waiting)
     warm_up(dispatcher)
     server.run()
 
