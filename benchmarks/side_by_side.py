@@ -217,7 +217,7 @@ def main() -> int:
         for process in [*peer_processes, floor_process]:
             process.terminate()
             process.wait(timeout=30)
-    print("median over runs: p50 and p99 ms per system; ratios of the medians of each run's")
+    print("median over runs: p50/p99 ms per system; each ratio the median of the runs' ratios")
     print(f"{'N':>5} {'local':>15} {'peer':>15} {'floor':>15} {'l/peer p50':>10} "
           f"{'p99':>5} {'l/floor p50':>11}")  # fmt: skip
     for size, runs in summary.items():
