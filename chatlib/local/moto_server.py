@@ -1,6 +1,6 @@
 """moto's server, made quicker where a chat message pays on every call, its answers unchanged.
 
-    python -m chatlib.local.moto_server -H 127.0.0.1 -p 5000   # what ``serve`` runs
+    python -m chatlib.local.moto_server -H 127.0.0.1 -p 5000 --exit-with-stdin  # what serve runs
 
 Every message a learner sends costs a GetItem and a Query in moto, and in a big room the
 Query returns hundreds of items. moto is written for correctness, not speed; measured in the
