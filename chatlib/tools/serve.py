@@ -17,6 +17,8 @@ printed, then one line per connection and message until Ctrl-C.
   it under memory pressure), serve says so in one line and brings the chat back at the same
   URLs, tokens still valid (:class:`Supervisor`), or stops with exit status 3
   (:data:`EXIT_AWS_LOST`) and one line. Errors print as one line, never a traceback.
+  And moto's process ends with ``serve``, however ``serve`` ends (SIGKILL, a closed
+  terminal): it watches a pipe from ``serve`` (:mod:`chatlib.local.moto_startup`).
 
 Why this size: one command's whole life (start, deploy, the lines it prints, supervision,
 shutdown) reads top to bottom here; the parts other commands share live in
