@@ -14,7 +14,8 @@
     │                             ``ValueError``: a malformed argument)
     ├── DeployFailed              a stack did not reach CREATE_COMPLETE / UPDATE_COMPLETE
     └── CommandError              ``chatlib-local`` cannot go on: no local stack runs, an option
-                                  or a file is unusable
+        │                         or a file is unusable
+        └── AWSLost               ``serve``'s embedded AWS ended and could not be brought back
 
 All of them live here, as moto keeps each service's errors in one ``exceptions.py``: the
 Lambda code raises the first eight; :mod:`chatlib.deploy` the next two, :mod:`chatlib.tools`
@@ -29,6 +30,7 @@ do instead. They never contain a traceback or internal detail.
 from __future__ import annotations
 
 __all__ = [
+    "AWSLost",
     "BadRequest",
     "ChatlibError",
     "CommandError",
@@ -139,3 +141,10 @@ class CommandError(ChatlibError):
 
     code = "CommandError"
     status = 400
+
+
+class AWSLost(CommandError):
+    """``chatlib-local serve``'s embedded AWS ended and could not be started again; the
+    message is the one line ``serve`` prints before it stops with exit status 3."""
+
+    code = "AWSLost"

@@ -147,9 +147,9 @@ def test_a_stop_signal_handled_in_the_middle_of_the_wait_ends_it(monkeypatch):
     must not need anything the wait holds. (A ``threading.Event`` did: its ``set`` waits for the
     lock its ``wait`` holds, and one ``serve`` in CI never stopped.) Here the handler runs inside
     the wait's own sleep, as a signal would, on the same thread."""
-    from chatlib.tools import serve as serve_module
+    from chatlib.tools import supervision
 
-    stop = serve_module.StopRequest(poll_seconds=0.01)
+    stop = supervision.StopRequest(poll_seconds=0.01)
     naps = []
 
     def sleep_and_be_signalled(seconds):
@@ -157,6 +157,6 @@ def test_a_stop_signal_handled_in_the_middle_of_the_wait_ends_it(monkeypatch):
         if len(naps) == 3:
             stop.handle(signal.SIGTERM, None)
 
-    monkeypatch.setattr(serve_module.time, "sleep", sleep_and_be_signalled)
+    monkeypatch.setattr(supervision.time, "sleep", sleep_and_be_signalled)
     assert stop.wait() == signal.SIGTERM
     assert naps == [0.01, 0.01, 0.01]

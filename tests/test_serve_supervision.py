@@ -23,7 +23,7 @@ import websocket
 from gateway_helpers import open_socket, receive_json, wait_for
 from test_cli import interrupted, read_until, serving
 
-from chatlib.tools.serve import EXIT_AWS_LOST, SERVICE_RESTART
+from chatlib.tools.supervision import EXIT_AWS_LOST, SERVICE_RESTART
 
 pytestmark = pytest.mark.skipif(
     not Path("/proc/self/stat").exists(), reason="finds serve's child processes in /proc"
@@ -175,16 +175,20 @@ class DyingStack:
 
 def test_an_embedded_aws_that_keeps_dying_is_not_restarted_for_ever():
     """A machine that keeps ending moto (memory pressure) is told so, not fed restarts."""
-    from argparse import Namespace
+    import time
 
-    from chatlib.tools import serve as serve_module
+    from chatlib.errors import AWSLost
+    from chatlib.tools.supervision import RESTARTS_ALLOWED, Supervisor
+
+    def never(*_):
+        raise AssertionError("nothing is redeployed or published beyond the limit")
 
     stack, said = DyingStack(), []
-    supervisor = serve_module.Supervisor(
-        Namespace(step="rooms", secret_file=None), stack, said.append, ids=1, state={}
+    supervisor = Supervisor(
+        stack, said.append, "rooms", redeploy=never, publish=never, announce=never
     )
-    supervisor.restarts = [serve_module.time.monotonic()] * serve_module.RESTARTS_ALLOWED
-    with pytest.raises(serve_module.AWSLost) as lost:
+    supervisor.restarts = [time.monotonic()] * RESTARTS_ALLOWED
+    with pytest.raises(AWSLost) as lost:
         supervisor.check()
     assert str(lost.value).startswith("the embedded AWS stopped 4 times within 10 minutes")
     assert stack.restarted == 0

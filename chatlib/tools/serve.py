@@ -15,14 +15,10 @@ printed, then one line per connection and message until Ctrl-C.
   ``@connections`` still answers this machine only.
 * **Supervision.** moto runs in its own process; should it end (a crash, the system ending
   it under memory pressure), serve says so in one line and brings the chat back at the same
-  URLs, tokens still valid (:class:`Supervisor`), or stops with exit status 3
-  (:data:`EXIT_AWS_LOST`) and one line. Errors print as one line, never a traceback.
+  URLs, tokens still valid, or stops with exit status 3 and one line
+  (:mod:`.supervision`). Errors print as one line, never a traceback.
   And moto's process ends with ``serve``, however ``serve`` ends (SIGKILL, a closed
   terminal): it watches a pipe from ``serve`` (:mod:`chatlib.local.moto_startup`).
-
-Why this size: one command's whole life (start, deploy, the lines it prints, supervision,
-shutdown) reads top to bottom here; the parts other commands share live in
-:mod:`.local_state` and :mod:`.classroom`.
 """
 
 from __future__ import annotations
@@ -40,10 +36,10 @@ import threading
 import time
 import urllib.request
 import uuid
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from chatlib.errors import AWSLost
 from chatlib.tools.classroom import learner_addresses
 from chatlib.tools.local_state import (
     chatlib_local_command,
@@ -52,6 +48,7 @@ from chatlib.tools.local_state import (
     write_serve_state,
     wsdump_command,
 )
+from chatlib.tools.supervision import EXIT_AWS_LOST, StopRequest, Supervisor
 
 __all__ = ["add_serve_arguments", "serve"]
 
@@ -131,7 +128,22 @@ def serve(args: argparse.Namespace) -> int:
     write_serve_state(state)
     say(f"ready in {time.monotonic() - started:.1f} s")
     _print_urls(args, stack, outputs)
-    supervisor = Supervisor(args, stack, say, ids, state)
+
+    def publish(outputs: dict[str, str]) -> bool:
+        """Record where the chat is after a restart; whether its URLs moved."""
+        nonlocal state
+        before, state = state, _serve_state(args, stack, outputs)
+        write_serve_state(state)
+        return state["websocket_url"] != before["websocket_url"]
+
+    supervisor = Supervisor(
+        stack,
+        say,
+        args.step,
+        redeploy=lambda: _deploy_step(stack, args.step, args.secret_file, ids),
+        publish=publish,
+        announce=lambda outputs: _print_urls(args, stack, outputs),
+    )
     status = 0
     try:
         stopping.wait(check=supervisor.check)
@@ -167,126 +179,6 @@ def _serve_state(args: argparse.Namespace, stack: Any, outputs: dict[str, str]) 
 
 def _api_and_stage(outputs: dict[str, str]) -> tuple[str, str]:
     return outputs["ApiId"], outputs["WebSocketUrl"].rsplit("/", 1)[1]
-
-
-#: ``serve``'s exit status when the embedded AWS ended and could not be brought back.
-EXIT_AWS_LOST = 3
-#: The embedded AWS is restarted at most this many times in :data:`RESTART_WINDOW_SECONDS`
-#: (a machine that keeps killing it is better told so than fed restarts).
-RESTARTS_ALLOWED = 3
-RESTART_WINDOW_SECONDS = 600.0
-#: RFC 6455's "Service Restart": a client such as the browser chat page reconnects.
-SERVICE_RESTART = 1012
-
-
-class AWSLost(Exception):
-    """The embedded AWS ended and ``serve`` could not bring it back (the line to print)."""
-
-
-class Supervisor:
-    """Watch the embedded AWS ``serve`` started in its own process, and bring the chat back
-    when that process ends (a crash, or the system ending it under memory pressure).
-
-    Without it the gateway kept serving: every handshake got 500 and the terminal filled with
-    tracebacks, never saying why. :meth:`check` runs on the main thread between two looks at
-    :class:`StopRequest` (so no lock is shared with a signal handler), and when the process
-    has ended it says so in one line, starts the embedded AWS again on the same port, deploys
-    the same step with moto's ids seeded as before (:func:`_deploy_step`: the same API id,
-    so every URL and join link learners hold works again), puts the local signing secret
-    back (tokens minted before still verify) and closes the connections that were open
-    (their rows went with the old AWS) with 1012, so their clients reconnect.
-    """
-
-    def __init__(
-        self, args: argparse.Namespace, stack: Any, say: Any, ids: int, state: dict[str, Any]
-    ) -> None:
-        self.args, self.stack, self.say, self.ids, self.state = args, stack, say, ids, state
-        self.restarts: list[float] = []
-
-    def check(self) -> None:
-        status = self.stack.aws_exit_status()
-        if status is None:
-            return
-        port = self.stack.aws_endpoint_url.rsplit(":", 1)[1]
-        self.say(
-            f"the embedded AWS (moto, pid {self.stack.aws_pid()}) has stopped "
-            f"({_how_it_ended(status)}): starting it again on port {port} and deploying the "
-            f"{self.args.step} step again"
-        )
-        began = time.monotonic()
-        self.restarts = [t for t in self.restarts if began - t < RESTART_WINDOW_SECONDS]
-        if len(self.restarts) >= RESTARTS_ALLOWED:
-            raise AWSLost(
-                f"the embedded AWS stopped {len(self.restarts) + 1} times within "
-                f"{RESTART_WINDOW_SECONDS / 60:.0f} minutes (is this machine short of memory?)"
-            )
-        self.restarts.append(began)
-        try:
-            outputs = self.stack.restart_aws(
-                lambda: _deploy_step(self.stack, self.args.step, self.args.secret_file, self.ids)
-            )
-        except Exception as error:  # any failure here ends serve with one line
-            raise AWSLost(
-                f"the embedded AWS stopped and could not be started again ({_one_line(error)})"
-            ) from None
-        self.stack.refresh()
-        try:
-            count = self.stack.close_connections(SERVICE_RESTART, "the embedded AWS restarted")
-            closed = f"{count} open connection(s) closed with {SERVICE_RESTART} to reconnect"
-        except Exception as error:  # the chat is back all the same
-            closed = f"the connections open before could not be closed ({_one_line(error)})"
-        state = _serve_state(self.args, self.stack, outputs)
-        moved = state["websocket_url"] != self.state["websocket_url"]
-        self.state = state
-        write_serve_state(state)
-        self.say(
-            f"the chat is back ({time.monotonic() - began:.1f} s), "
-            + ("at NEW addresses (below)" if moved else "at the same addresses")
-            + (", tokens minted before still valid" if self.args.step == "auth" else "")
-            + f"; {closed}"
-        )
-        if moved:
-            _print_urls(self.args, self.stack, outputs)
-
-
-def _one_line(error: BaseException) -> str:
-    lines = str(error).strip().splitlines()
-    return f"{type(error).__name__}: {lines[0]}" if lines else type(error).__name__
-
-
-def _how_it_ended(status: int) -> str:
-    if status < 0:
-        try:
-            return f"killed by {signal.Signals(-status).name}"
-        except ValueError:
-            return f"killed by signal {-status}"
-    return f"exit status {status}"
-
-
-class StopRequest:
-    """Ctrl-C or SIGTERM, noted by a signal handler and waited for by the main thread.
-
-    Not a ``threading.Event``: Python runs a handler in the main thread between two bytecodes,
-    possibly while that thread holds the lock inside ``Event.wait``, and ``Event.set`` takes the
-    same (non-reentrant) lock, so the handler would wait for itself forever. That hung one
-    ``serve`` in a CI run. The handler here only assigns an attribute; the main thread sleeps
-    in short steps (a signal may be delivered to any thread, and nothing else would wake it).
-    """
-
-    def __init__(self, poll_seconds: float = 0.2) -> None:
-        self.poll_seconds = poll_seconds
-        self.signal: int | None = None
-
-    def handle(self, signum: int, frame: Any) -> None:
-        self.signal = signum
-
-    def wait(self, check: Callable[[], None] | None = None) -> int:
-        """The signal, once one came; ``check`` runs (on this thread) after each nap."""
-        while self.signal is None:
-            time.sleep(self.poll_seconds)
-            if check is not None and self.signal is None:
-                check()
-        return self.signal
 
 
 def _progress(started: float) -> Any:
