@@ -10,8 +10,10 @@ import signal
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pexpect
+import pytest
 from gateway_helpers import open_socket, receive_json, refused_status
 
 
@@ -160,3 +162,34 @@ def test_a_stop_signal_handled_in_the_middle_of_the_wait_ends_it(monkeypatch):
     monkeypatch.setattr(supervision.time, "sleep", sleep_and_be_signalled)
     assert stop.wait() == signal.SIGTERM
     assert naps == [0.01, 0.01, 0.01]
+
+
+@pytest.mark.skipif(not Path("/proc/self/limits").exists(), reason="reads /proc (Linux)")
+def test_serve_raises_its_open_file_limit_so_a_room_of_a_thousand_can_connect(tmp_path):
+    """Started from a terminal whose soft limit is 256 open files (macOS's default), serve
+    raises its own towards the hard limit: each WebSocket is a descriptor, and past the limit
+    handshakes time out with nothing said."""
+    import resource
+
+    def low_limit():
+        resource.setrlimit(
+            resource.RLIMIT_NOFILE, (256, resource.getrlimit(resource.RLIMIT_NOFILE)[1])
+        )
+
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
+    environment["XDG_CACHE_HOME"] = str(tmp_path)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "chatlib.tools", "serve", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment,
+        preexec_fn=low_limit,
+    )  # fmt: skip
+    try:
+        read_until(process, r"WebSocket URL : ws://")
+        limits = Path(f"/proc/{process.pid}/limits").read_text()
+        soft = int(re.search(r"Max open files\s+(\d+)", limits).group(1))
+        hard = resource.getrlimit(resource.RLIMIT_NOFILE)[1]
+        assert soft == min(hard, 65536) and soft > 256
+        assert interrupted(process) == 0
+    finally:
+        if process.poll() is None:
+            process.kill()

@@ -24,6 +24,7 @@ printed, then one line per connection and message until Ctrl-C.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import faulthandler
 import hashlib
 import ipaddress
@@ -111,6 +112,7 @@ def serve(args: argparse.Namespace) -> int:
         return 2
     _log_gateway_lines(quiet=args.quiet)
     _errors_in_one_line()
+    _raise_open_file_limit()
     # Handlers first: whoever reads the URLs below may signal at once.
     stopping = StopRequest()
     for signum in (signal.SIGINT, signal.SIGTERM):
@@ -225,6 +227,27 @@ def _log_gateway_lines(*, quiet: bool) -> None:
     gateway_log.addHandler(handler)
     gateway_log.setLevel(logging.WARNING if quiet else logging.INFO)
     gateway_log.propagate = False
+
+
+#: Enough descriptors for a class and a big room: each WebSocket, each kept-alive
+#: ``@connections`` connection and each function instance's pipes is one.
+OPEN_FILES_WANTED = 65536
+
+
+def _raise_open_file_limit() -> None:
+    """Raise this process's soft limit on open files towards its hard limit. Many systems
+    start a terminal at 1,024 (macOS at 256), and a room of 1,000 needs more than that: the
+    handshakes past the limit time out with nothing said. Where the system has no such limit
+    (Windows) or refuses, nothing changes."""
+    try:
+        import resource
+    except ImportError:  # Windows
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = OPEN_FILES_WANTED if hard == resource.RLIM_INFINITY else min(hard, OPEN_FILES_WANTED)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):  # macOS caps below the hard limit
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def _start(args: argparse.Namespace) -> Any:
