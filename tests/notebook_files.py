@@ -1,9 +1,13 @@
-"""Where the course's notebooks are, and how to read the parts the guard tests look at."""
+"""Where the course's notebooks are, how to read the parts the guard tests look at, and the
+repository's scripts those tests load (the pace model, ``workbook.py``, the edition builder)."""
 
 from __future__ import annotations
 
+import importlib.util
 import re
+import sys
 from pathlib import Path
+from types import ModuleType
 
 import nbformat
 
@@ -29,3 +33,27 @@ def solution_codes(notebook: nbformat.NotebookNode) -> list[str]:
             assert match, "a <details> Solution without a ```python block"
             solutions.append(match.group(1))
     return solutions
+
+
+def script(relative: str) -> ModuleType:
+    """A script of the repository that is not a package (``benchmarks/learner_pace.py``,
+    ``workbook.py``, ``notebooks/ja/edition.py``), imported by its path once, under its file
+    name, and shared by every test that reads it."""
+    name = Path(relative).stem
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(name, ROOT / relative)
+        module = sys.modules[name] = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    return module
+
+
+def core_path(path: Path) -> nbformat.NotebookNode:
+    """The notebook as a 3-hour workshop runs it: its *(optional)* sections left out, by the
+    pace model's own rule (the path timed is the path run)."""
+    notebook = read(path)
+    parts = script("benchmarks/learner_pace.py").sections(notebook)
+    notebook.cells = [
+        cell for cell, part in zip(notebook.cells, parts, strict=True) if part == "core"
+    ]
+    return notebook

@@ -22,7 +22,6 @@ twice: Lab would not start).
 from __future__ import annotations
 
 import ast
-import importlib.util
 import json
 import os
 import re
@@ -33,12 +32,9 @@ from pathlib import Path
 import nbformat
 import pytest
 from nbclient import NotebookClient
-from notebook_files import NOTEBOOKS, ROOT, read
-from test_workshop_path import core_path
+from notebook_files import NOTEBOOKS, ROOT, core_path, read, script
 
-spec = importlib.util.spec_from_file_location("workbook", ROOT / "workbook.py")
-workbook = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(workbook)
+workbook = script("workbook.py")
 
 #: The names a notebook may read files through, and why each is the notebook's own or the
 #: repository's: nothing here is a file another notebook wrote.

@@ -12,16 +12,13 @@ those names return (``stack.logs``, ``client.send``) are not counted: they belon
 from __future__ import annotations
 
 import ast
-import importlib.util
 import re
-import sys
 
 import pytest
-from notebook_files import NOTEBOOKS, ROOT, read
+from notebook_files import NOTEBOOKS, ROOT, read, script
 
 MAX_CHATLIB_NAMES = 25
 OPTIONAL_NOTEBOOK = "Optional in a workshop"
-PACE_MODEL = ROOT / "benchmarks" / "learner_pace.py"
 README = (ROOT / "README.md").read_text()
 
 
@@ -121,11 +118,7 @@ def stated_minutes(path) -> tuple[int, int]:
 
 def modelled_minutes(path) -> tuple[int, int]:
     """What ``benchmarks/learner_pace.py`` says, rounded up to 5 minutes as stated."""
-    pace = sys.modules.get("learner_pace")
-    if pace is None:  # a benchmark script, not a package: load it by path, once
-        spec = importlib.util.spec_from_file_location("learner_pace", PACE_MODEL)
-        pace = sys.modules["learner_pace"] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(pace)
+    pace = script("benchmarks/learner_pace.py")
     minutes = pace.pace(path, None).minutes
     return pace.round_up(minutes["core"]), pace.round_up(minutes["optional"])
 

@@ -8,20 +8,15 @@ notebooks are what the build writes, and the links of both editions lead somewhe
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
-from notebook_files import NOTEBOOKS, ROOT
+from notebook_files import NOTEBOOKS, ROOT, script
 
-_spec = importlib.util.spec_from_file_location("edition", ROOT / "notebooks" / "ja" / "edition.py")
-edition = importlib.util.module_from_spec(_spec)
-sys.modules["edition"] = edition
-_spec.loader.exec_module(edition)
+edition = script("notebooks/ja/edition.py")
 
 JA = ROOT / "notebooks" / "ja"
 
@@ -166,9 +161,7 @@ def test_the_readmes_link_each_other_and_the_japanese_one_lists_the_japanese_cou
 
 
 def test_lab_opens_the_chosen_edition():
-    spec = importlib.util.spec_from_file_location("workbook", ROOT / "workbook.py")
-    workbook = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(workbook)
+    workbook = script("workbook.py")
     assert workbook.pop_language(["--lang", "ja", "--no-browser"]) == ("ja", ["--no-browser"])
     assert workbook.pop_language(["--lang=ja"]) == ("ja", [])
     assert workbook.pop_language(["--port=9"]) == ("en", ["--port=9"])

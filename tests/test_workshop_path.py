@@ -9,34 +9,9 @@ same rule that gives each notebook's stated core time), so the path timed is the
 
 from __future__ import annotations
 
-import importlib.util
-import sys
-
-import nbformat
 import pytest
 from nbclient import NotebookClient
-from notebook_files import NOTEBOOKS, ROOT, read
-
-PACE_MODEL = ROOT / "benchmarks" / "learner_pace.py"
-
-
-def pace_model():
-    module = sys.modules.get("learner_pace")
-    if module is None:  # a benchmark script, not a package: load it by path, once
-        spec = importlib.util.spec_from_file_location("learner_pace", PACE_MODEL)
-        module = sys.modules["learner_pace"] = importlib.util.module_from_spec(spec)
-        spec.loader.exec_module(module)
-    return module
-
-
-def core_path(path) -> nbformat.NotebookNode:
-    notebook = read(path)
-    parts = pace_model().sections(notebook)
-    notebook.cells = [
-        cell for cell, part in zip(notebook.cells, parts, strict=True) if part == "core"
-    ]
-    return notebook
-
+from notebook_files import NOTEBOOKS, core_path, read
 
 IN_THE_WORKSHOP = [path for path in NOTEBOOKS if core_path(path).cells]
 
