@@ -14,7 +14,7 @@ def test_moto_in_its_own_process_serves_boto3_and_ends_with_stop():
         import boto3
         from chatlib.local.embedded import start_embedded_aws
         aws = start_embedded_aws(own_process=True)
-        child = aws._server._process
+        child = aws.process()
         assert child.pid != os.getpid() and child.poll() is None
         boto3.client("dynamodb").create_table(
             TableName="t", BillingMode="PAY_PER_REQUEST",

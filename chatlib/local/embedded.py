@@ -39,6 +39,11 @@ class EmbeddedAWS:
     _server: object = field(repr=False)
     _saved_environment: dict[str, str | None] = field(repr=False, default_factory=dict)
 
+    def process(self) -> subprocess.Popen[bytes] | None:
+        """moto's own process (``own_process=True``), or ``None`` when it runs as a thread
+        of this one: what ``serve`` watches to notice the embedded AWS has died."""
+        return self._server.process if isinstance(self._server, _MotoProcess) else None
+
     def stop(self) -> None:
         """Stop the server and put the environment back as it was."""
         global _running
@@ -97,6 +102,10 @@ class _MotoProcess:
             time.sleep(0.05)
         self.stop()
         raise RuntimeError("moto's server did not listen within 60 s")
+
+    @property
+    def process(self) -> subprocess.Popen[bytes]:
+        return self._process
 
     def get_host_and_port(self) -> tuple[str, int]:
         return "127.0.0.1", self._port

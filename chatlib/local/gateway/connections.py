@@ -82,6 +82,9 @@ class ConnectionRegistry:
     def __len__(self) -> int:
         return len(self._connections)
 
+    def open_connections(self) -> list[LiveConnection]:
+        return [c for c in self._connections.values() if c.is_open]
+
 
 class Limits(Protocol):
     idle_timeout: float

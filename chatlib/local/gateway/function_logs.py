@@ -13,10 +13,12 @@ in a worker thread: no line waits on a network round trip.
 from __future__ import annotations
 
 import collections
+import contextlib
 import logging
 import threading
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 __all__ = ["FunctionLogs", "log_group_name", "new_log_stream_name"]
@@ -90,6 +92,21 @@ class FunctionLogs:
                 except Exception as error:  # never take the gateway down for a log line
                     log.debug("could not write %d lines to %s: %s", len(events), group, error)
             return sent
+
+    @contextlib.contextmanager
+    def destination_replaced(self) -> Iterator[None]:
+        """Hold shipping while the embedded AWS is replaced (``serve`` restarting it). Nothing
+        is shipped meanwhile: a log group made before the template's own
+        ``AWS::Logs::LogGroup`` would fail the redeploy. Lines queued for the old destination
+        are dropped, as a log agent drops them when its destination is gone, and every stream
+        is made again in the new one."""
+        with self._ship_lock:
+            try:
+                yield
+            finally:
+                with self._queue_lock:
+                    self._queued.clear()
+                self._created.clear()
 
     def _ensure_stream(self, group: str, stream: str) -> None:
         if (group, stream) in self._created:

@@ -129,11 +129,11 @@ class LocalStack:
     def aws_exit_status(self) -> int | None:
         """How the embedded AWS's own process ended (a negative number: the signal that
         killed it), or ``None`` while it runs or when it runs as a thread of this process."""
-        process = getattr(self.aws._server, "_process", None)  # embedded._MotoProcess's child
+        process = self.aws.process()
         return None if process is None else process.poll()
 
     def aws_pid(self) -> int | None:
-        process = getattr(self.aws._server, "_process", None)
+        process = self.aws.process()
         return None if process is None else process.pid
 
     def restart_aws(self, redeploy: Callable[[], T]) -> T:
@@ -144,19 +144,14 @@ class LocalStack:
         raised (the port taken meanwhile, say).
 
         No handshake reaches the new AWS meanwhile (:class:`_DeploymentLoader`), and no
-        function log line is shipped: the shipper creates a missing log group,
-        and one created before the template's own ``AWS::Logs::LogGroup`` makes the deploy
-        fail. Lines logged while the AWS was gone are dropped, as a log agent drops them when
-        its destination is gone; the streams it knew are made again.
+        function log line is shipped (``FunctionLogs.destination_replaced`` says why).
         """
         port = urlsplit(self.aws.endpoint_url).port
-        logs = self.gateway.runtime.logs
-        # FunctionLogs has no public pause; its own locks, taken in its own order
         if self._loader is not None:
             self._loader.paused = True
         self.refresh()  # nor a deployment the gateway remembers
         try:
-            with logs._ship_lock:
+            with self.gateway.runtime.logs.destination_replaced():
                 with _lock:
                     if self._owns_aws:
                         self.aws.stop()  # what is left of the old one (its process has ended)
@@ -164,9 +159,6 @@ class LocalStack:
                     self._owns_aws = True
                 return redeploy()
         finally:
-            with logs._queue_lock:
-                logs._queued.clear()
-            logs._created.clear()
             if self._loader is not None:
                 self._loader.paused = False
 
@@ -175,9 +167,7 @@ class LocalStack:
         the browser chat page reconnects); how many were open."""
 
         async def close_all() -> int:
-            # the registry has no public list of connections; reading its dict here is the
-            # only place outside the gateway that does
-            live = [c for c in self.gateway.registry._connections.values() if c.is_open]
+            live = self.gateway.registry.open_connections()
             for connection in live:
                 connection.closed_by_gateway = (code, reason)
             await asyncio.gather(*(c.websocket.close(code, reason) for c in live if c.websocket))
