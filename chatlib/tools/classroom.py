@@ -32,6 +32,7 @@ from urllib.parse import urlencode
 __all__ = [
     "Learner",
     "interface_addresses",
+    "is_loopback",
     "join_link",
     "lan_address",
     "learner_addresses",
@@ -101,7 +102,7 @@ def learner_addresses(
     everywhere on a machine with no interface address but loopback."""
     if advertise:
         return [("--advertise", advertise)]
-    if host == "localhost" or _is_loopback_address(host):
+    if is_loopback(host):
         return []
     if host not in EVERY_INTERFACE:
         return [(host, host)]
@@ -111,7 +112,10 @@ def learner_addresses(
     return found
 
 
-def _is_loopback_address(host: str) -> bool:
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` (a name or an address) answers this machine only."""
+    if host == "localhost":
+        return True
     try:
         return ipaddress.ip_address(host).is_loopback
     except ValueError:

@@ -27,7 +27,6 @@ import argparse
 import contextlib
 import faulthandler
 import hashlib
-import ipaddress
 import logging
 import os
 import secrets
@@ -41,7 +40,7 @@ from pathlib import Path
 from typing import Any
 
 from chatlib.errors import AWSLost
-from chatlib.tools.classroom import learner_addresses
+from chatlib.tools.classroom import is_loopback, learner_addresses
 from chatlib.tools.local_state import (
     chatlib_local_command,
     forget_serve_state,
@@ -82,15 +81,6 @@ def add_serve_arguments(serve: argparse.ArgumentParser) -> None:
         "--instance-idle", type=float, default=300, help="seconds before an idle function ends"
     )
     serve.add_argument("--quiet", action="store_true", help="no line per connection and message")
-
-
-def is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
 
 
 def refusal(step: str, host: str, trusted: bool) -> str | None:
