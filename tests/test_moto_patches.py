@@ -99,3 +99,79 @@ def test_a_missing_or_unreadable_internal_is_unexpected_and_a_checked_one_is_not
     assert unexpected(patch("moto.no_such_module:f")) == "moto has no moto.no_such_module:f"
     built_in = "builtins:len"  # no Python source: as unknown as a changed one
     assert unexpected(patch(built_in)) == f"the source of {built_in} cannot be read"
+
+
+def test_a_left_out_patch_that_changes_answers_is_not_called_a_speed_up():
+    def patch(name: str, speed_only: bool) -> Patch:
+        return Patch(name, (), frozenset(), f"{name} lost", lambda: None, speed_only)
+
+    fast, behaviour = patch("fast", True), patch("behaviour", False)
+    assert moto_server.skipped_line([fast]).endswith(
+        "without: fast (fast lost). Answers are the same; the chat is slower."
+    )
+    assert moto_server.skipped_line([fast, behaviour]).endswith(
+        "without: fast (fast lost); behaviour (behaviour lost)."
+    )
+
+
+MAPPED_QUEUE_SCRIPT = """
+    import io, zipfile
+    import boto3
+    from moto.awslambda.models import LambdaBackend
+
+    tried = []
+    send_sqs_batch = LambdaBackend.send_sqs_batch  # where moto's SQS hands messages to Lambda
+
+
+    def recorded(self, *args, **kwargs):
+        tried.append(args[0])
+        return send_sqs_batch(self, *args, **kwargs)
+
+
+    LambdaBackend.send_sqs_batch = recorded
+
+    from chatlib.local.embedded import start_embedded_aws
+
+    aws = start_embedded_aws()  # moto in a thread here, patched by chatlib.local.moto_server
+    iam, awslambda, sqs = boto3.client("iam"), boto3.client("lambda"), boto3.client("sqs")
+    role = iam.create_role(RoleName="r", AssumeRolePolicyDocument="{}")["Role"]["Arn"]
+    package = io.BytesIO()
+    with zipfile.ZipFile(package, "w") as archive:
+        archive.writestr("worker.py", "def handler(event, context):\\n    return {}\\n")
+    awslambda.create_function(FunctionName="worker", Runtime="python3.12", Role=role,
+                              Handler="worker.handler", Code={"ZipFile": package.getvalue()})
+    url = sqs.create_queue(QueueName="pages")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    mapping = awslambda.create_event_source_mapping(
+        EventSourceArn=arn["Attributes"]["QueueArn"], FunctionName="worker", BatchSize=1)
+    print("mapping", mapping["State"])
+    sqs.send_message(QueueUrl=url, MessageBody="one")
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": "2", "MessageBody": "two"}])
+    counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+    print("visible", counts["ApproximateNumberOfMessages"],
+          "in flight", counts["ApproximateNumberOfMessagesNotVisible"])
+    received = []
+    while len(received) < 2:
+        batch = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10,
+                                    MessageSystemAttributeNames=["ApproximateReceiveCount"])
+        received += batch["Messages"]
+    print("received", sorted((m["Body"], m["Attributes"]["ApproximateReceiveCount"])
+                             for m in received))
+    print("invocations tried", tried)
+    aws.stop()
+"""
+
+
+def test_a_mapped_queue_keeps_its_messages_for_the_poller_and_nothing_tries_docker(tmp_path):
+    """With an event source mapping on a queue, plain moto receives each message as it is
+    sent and tries to run the function in Docker (here: fails, prints a Docker error, and the
+    message's first receive by the poller counts 2). Patched, SendMessage only queues it."""
+    done = run_fresh(tmp_path, MAPPED_QUEUE_SCRIPT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "mapping Enabled",
+        "visible 2 in flight 0",
+        "received [('one', '1'), ('two', '1')]",
+        "invocations tried []",
+    ]
+    assert "docker" not in done.stderr.lower()

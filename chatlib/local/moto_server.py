@@ -44,7 +44,12 @@ checked (:func:`fingerprint` says why the source); :func:`install` applies only 
 whose fingerprint matches and prints one line naming the others and what plain moto costs
 without them. A class that installs a moto nobody checked still gets a working chat.
 
-One addition is not about speed: :data:`FUNCTION_CODE_PATH`, an emulator-only route that
+One patch is not about speed: moto's SQS invokes a mapped function inline on every
+``SendMessage`` (in Docker, so here it fails and the message comes back already received);
+on AWS, Lambda polls the queue, and so does the local runtime. :mod:`.moto_patches_sqs` keeps
+the messages for that poller.
+
+One addition replaces nothing: :data:`FUNCTION_CODE_PATH`, an emulator-only route that
 hands out a function's deployment package. On AWS, ``GetFunction`` answers with
 ``Code.Location``, a presigned URL from which the zip can be downloaded; moto gives no such
 URL (none for a ``ZipFile`` function, an unreachable one for S3 code) though it keeps the
@@ -77,6 +82,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+from chatlib.local.moto_patches_sqs import keep_messages_for_the_poller
 from chatlib.local.moto_startup import exit_with_parent, trim_imports, warm_up
 
 __all__ = [
@@ -158,6 +164,8 @@ class Patch:
     checked: frozenset[str]
     loses: str
     apply: Callable[[], None]
+    #: ``False`` for a patch whose absence changes what moto does, not only how fast
+    speed_only: bool = True
 
 
 def fingerprint(replaces: tuple[str, ...]) -> str:
@@ -211,10 +219,13 @@ def skipped_line(skipped: list[Patch]) -> str:
     except importlib.metadata.PackageNotFoundError:
         version = "this moto"
     losses = "; ".join(f"{patch.name} ({patch.loses})" for patch in skipped)
-    return (
-        f"chatlib: {version} is not the moto these speed-ups were checked against, so moto "
-        f"runs as shipped without: {losses}. Answers are the same; the chat is slower."
+    line = (
+        f"chatlib: {version} is not the moto these patches were checked against, so moto "
+        f"runs as shipped without: {losses}."
     )
+    if all(patch.speed_only for patch in skipped):
+        return f"{line} Answers are the same; the chat is slower."
+    return line
 
 
 def _write_reads_with_json_dumps() -> None:
@@ -390,6 +401,16 @@ PATCHES: tuple[Patch, ...] = (
         frozenset({"4d3a332d233468be"}),
         "each request walks every service's URL patterns",
         _remember_backends,
+    ),
+    Patch(
+        "SQS leaves messages to the poller",
+        ("moto.sqs.models:Queue.add_message",),
+        frozenset({"4f5156fc2b670551"}),
+        "each message sent to a queue with an event source mapping is received at once by "
+        "moto's own attempt to run the function in Docker, which fails here, so it is "
+        "received once more than it was handled and reaches a dead-letter queue a receive early",
+        keep_messages_for_the_poller,
+        speed_only=False,
     ),
 )
 
