@@ -5,6 +5,10 @@ up to :data:`~chatlib.limits.FANOUT_MAX_IN_FLIGHT` at once); this module decides
 outcome means. A 410 means the client left without ``$disconnect`` running (it is best
 effort), so that row is deleted and the others still get the frame. Any other failure is
 logged and counted, never raised past the rest of the room.
+
+With the sharded fan-out (``FanOut=sharded``), :func:`plan_pages` decides who is posted to by
+the sending invocation and who goes into queue pages for the workers: pure logic, with no
+I/O, so that every id landing in exactly one page is a property a test can check.
 """
 
 from __future__ import annotations
@@ -15,7 +19,7 @@ from dataclasses import dataclass, field
 
 from chatlib.errors import ConnectionGone
 
-__all__ = ["FanOutReport", "PostToAll", "fan_out"]
+__all__ = ["FanOutReport", "PagePlan", "PostToAll", "fan_out", "plan_pages"]
 
 log = logging.getLogger("chatlib.fanout")
 
@@ -28,6 +32,8 @@ class FanOutReport:
     delivered: list[str] = field(default_factory=list)
     gone: list[str] = field(default_factory=list)
     failed: list[str] = field(default_factory=list)
+    #: What stopped each failed post (a :class:`~chatlib.errors.ConnectionsApiError`, say).
+    errors: dict[str, Exception] = field(default_factory=dict)
 
     def counts(self) -> dict[str, int]:
         return {
@@ -60,9 +66,37 @@ def fan_out(
         else:
             log.warning("post to %s failed: %s", connection_id, outcome)
             report.failed.append(connection_id)
+            report.errors[connection_id] = outcome
     for connection_id in report.gone:
         try:
             forget(connection_id)
         except Exception:
             log.warning("could not delete stale connection %s", connection_id, exc_info=True)
     return report
+
+
+@dataclass(frozen=True)
+class PagePlan:
+    """Who the sending invocation posts to itself (``inline``), and the pages it queues."""
+
+    inline: list[str]
+    queued: list[list[str]]
+
+
+def plan_pages(
+    connection_ids: Iterable[str], page_size: int, *, first: str | None = None
+) -> PagePlan:
+    """Split a room into pages of at most ``page_size`` ids, each id in exactly one page.
+
+    The first page is the sending invocation's own, so a room of up to one page is served
+    exactly as without sharding, with no queue hop. ``first`` (the sender's own connection)
+    leads that page when it is a member, so the sender's copy never waits for a worker.
+    """
+    if page_size < 1:
+        raise ValueError(f"page_size must be at least 1, not {page_size}")
+    ids = list(dict.fromkeys(connection_ids))  # once each, in order
+    if first is not None and first in ids:
+        ids.remove(first)
+        ids.insert(0, first)
+    pages = [ids[start : start + page_size] for start in range(0, len(ids), page_size)]
+    return PagePlan(pages[0] if pages else [], pages[1:])

@@ -42,6 +42,7 @@ __all__ = [
     "backoff_delay",
     "connections_endpoint",
     "is_retryable",
+    "resolved_endpoint",
     "worst_case_seconds",
 ]
 
@@ -86,10 +87,13 @@ def connections_endpoint(
     domain_name: str, stage: str, environ: Mapping[str, str] = os.environ
 ) -> str:
     """The ``@connections`` endpoint for an event's ``domainName`` and ``stage``."""
-    override = environ.get(ENDPOINT_OVERRIDE_VARIABLE)
-    if override:
-        return override.rstrip("/")
-    return f"https://{domain_name}/{stage}"
+    return resolved_endpoint(f"https://{domain_name}/{stage}", environ)
+
+
+def resolved_endpoint(endpoint: str, environ: Mapping[str, str] = os.environ) -> str:
+    """Where to post for ``endpoint`` (an event's, or one a queued fan-out page carries):
+    :data:`ENDPOINT_OVERRIDE_VARIABLE` when it is set, else ``endpoint`` itself."""
+    return (environ.get(ENDPOINT_OVERRIDE_VARIABLE) or endpoint).rstrip("/")
 
 
 class ConnectionsSender:

@@ -9,11 +9,14 @@
     | ``$default``    | :mod:`chatlib.handlers.default`           | all                      |
     | ``sendmessage`` | :mod:`chatlib.handlers.broadcast`         | 1: everyone (Scan)       |
     | ``sendmessage`` | :mod:`chatlib.handlers.room`              | 2 and 3: the room (Query)|
+    | SQS fan-out     | :mod:`chatlib.handlers.fanout_worker`     | ``FanOut=sharded``: pages|
 
 ``infra_cfn/chat.yaml`` names these; ``tests/test_lambda_package.py`` imports every handler it
 names from the built zip. Every handler is thin: it wraps the event, calls one function of
 chat logic, and lets :func:`chatlib.handlers.invocation.run` turn the outcome or error into a
 response and a log line (:mod:`.sending` is the send path the two ``sendmessage`` handlers
-share). What they import is what the Lambda zip holds: the standard library, boto3 (Lambda's
-Python runtime has both), chatlib's root modules and PyJWT (for the token-reading two).
+share; :mod:`.page_queue` the queue its sharded fan-out hands pages to; the worker, invoked
+by SQS rather than a route, logs its own line the same way). What they import is what the
+Lambda zip holds: the standard library, boto3 (Lambda's Python runtime has both), chatlib's
+root modules and PyJWT (for the token-reading two).
 """

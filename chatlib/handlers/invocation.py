@@ -8,9 +8,9 @@ frame: a client never sees internal detail. An error that ends the connection
 (``closes_connection``, e.g. :class:`~chatlib.errors.TokenExpired`) is followed by a
 ``DELETE @connections``: API Gateway closes the socket and runs ``$disconnect``.
 
-Services (the table and the ``@connections`` client) are built on the first invocation and
-kept while the Lambda stays warm, keyed on the configuration so a change of environment
-(as in a notebook) builds new ones.
+Services (the table, the ``@connections`` client and, with ``FanOut=sharded``, the fan-out
+queue) are built on the first invocation and kept while the Lambda stays warm, keyed on the
+configuration so a change of environment (as in a notebook) builds new ones.
 """
 
 from __future__ import annotations
@@ -25,12 +25,23 @@ from typing import Any
 
 from chatlib.apigw_event import WebSocketEvent
 from chatlib.errors import ChatlibError, ConfigurationError, ConnectionGone, TokenExpired
+from chatlib.handlers.page_queue import PAGE_QUEUE_VARIABLE, PageQueue, page_size_from
 from chatlib.invocation_log import log_invocation
+from chatlib.limits import FANOUT_PAGE_SIZE
 from chatlib.messages import encode_frame, error_frame
 from chatlib.sender import ConnectionsSender, connections_endpoint
 from chatlib.store import Connection, ConnectionStore
 
-__all__ = ["TABLE_VARIABLE", "Outcome", "Services", "caller_row", "run"]
+__all__ = [
+    "TABLE_VARIABLE",
+    "Outcome",
+    "Services",
+    "caller_row",
+    "connection_store",
+    "connections_sender",
+    "run",
+    "table_name_from",
+]
 
 log = logging.getLogger("chatlib.handlers")
 
@@ -50,6 +61,9 @@ class Services:
     store: ConnectionStore
     sender: ConnectionsSender
     clock: Callable[[], float] = time.time
+    #: The sharded fan-out's queue (``None``: the sender posts to the whole room itself).
+    pages: PageQueue | None = None
+    page_size: int = FANOUT_PAGE_SIZE
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -64,24 +78,42 @@ def caller_row(event: WebSocketEvent, services: Services) -> Connection | None:
 
 
 @lru_cache(maxsize=8)
-def _store(table_name: str) -> ConnectionStore:
+def connection_store(table_name: str) -> ConnectionStore:
+    """The store for ``table_name``, one per warm instance."""
     return ConnectionStore(table_name)
 
 
 @lru_cache(maxsize=8)
-def _sender(endpoint_url: str) -> ConnectionsSender:
+def connections_sender(endpoint_url: str) -> ConnectionsSender:
+    """The ``@connections`` client for ``endpoint_url``, one per warm instance."""
     return ConnectionsSender(endpoint_url)
 
 
-def services_for(event: WebSocketEvent, environ: Mapping[str, str] = os.environ) -> Services:
+@lru_cache(maxsize=8)
+def _page_queue(queue_url: str) -> PageQueue:
+    return PageQueue(queue_url)
+
+
+def table_name_from(environ: Mapping[str, str] = os.environ) -> str:
     table_name = environ.get(TABLE_VARIABLE)
     if not table_name:
         raise ConfigurationError(
             f"{TABLE_VARIABLE} is not set: the function's environment must name the "
             "connection table"
         )
+    return table_name
+
+
+def services_for(event: WebSocketEvent, environ: Mapping[str, str] = os.environ) -> Services:
+    table_name = table_name_from(environ)
     endpoint = connections_endpoint(event.domain_name, event.stage, environ)
-    return Services(store=_store(table_name), sender=_sender(endpoint))
+    queue_url = environ.get(PAGE_QUEUE_VARIABLE)
+    return Services(
+        store=connection_store(table_name),
+        sender=connections_sender(endpoint),
+        pages=_page_queue(queue_url) if queue_url else None,
+        page_size=page_size_from(environ) if queue_url else FANOUT_PAGE_SIZE,
+    )
 
 
 def run(
