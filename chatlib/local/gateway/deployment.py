@@ -24,7 +24,14 @@ from chatlib.local.gateway.invoke_permission import (
     route_source_arn,
 )
 
-__all__ = ["Authorizer", "Deployment", "FunctionConfig", "Route", "load_deployment"]
+__all__ = [
+    "Authorizer",
+    "Deployment",
+    "FunctionConfig",
+    "Route",
+    "function_config",
+    "load_deployment",
+]
 
 _LAMBDA_IN_URI = re.compile(r"(arn:aws[\w-]*:lambda:[^/]+:function:[^/:]+(?::[^/]+)?)")
 
@@ -79,6 +86,21 @@ class Deployment:
         return list(seen.values())
 
 
+def function_config(lambda_client: Any, arn: str) -> FunctionConfig:
+    """A function as Lambda reports it now (``GetFunctionConfiguration``): what the runtime
+    starts its instances with, whoever invokes it (a route, an authorizer, a queue)."""
+    config = lambda_client.get_function_configuration(FunctionName=arn)
+    return FunctionConfig(
+        name=config["FunctionName"],
+        arn=config["FunctionArn"],
+        handler=config["Handler"],
+        environment=dict((config.get("Environment") or {}).get("Variables") or {}),
+        timeout=float(config.get("Timeout", 3)),
+        memory_size=int(config.get("MemorySize", 128)),
+        code_sha256=config.get("CodeSha256", ""),
+    )
+
+
 def _function_arn(uri: str) -> str:
     match = _LAMBDA_IN_URI.search(uri or "")
     if not match:
@@ -130,16 +152,7 @@ def load_deployment(
 
     def function(arn: str) -> FunctionConfig:
         if arn not in functions:
-            config = lambda_client.get_function_configuration(FunctionName=arn)
-            functions[arn] = FunctionConfig(
-                name=config["FunctionName"],
-                arn=config["FunctionArn"],
-                handler=config["Handler"],
-                environment=dict((config.get("Environment") or {}).get("Variables") or {}),
-                timeout=float(config.get("Timeout", 3)),
-                memory_size=int(config.get("MemorySize", 128)),
-                code_sha256=config.get("CodeSha256", ""),
-            )
+            functions[arn] = function_config(lambda_client, arn)
         return functions[arn]
 
     policies: dict[str, dict[str, Any] | None] = {}

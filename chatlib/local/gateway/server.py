@@ -4,7 +4,8 @@
 are: the WebSocket side (:mod:`.protocol`: handshake, messages, closing; with
 :mod:`.authorizer` and :mod:`.routing`), the deployed APIs read from the control plane
 (:mod:`.served_apis`, :mod:`.deployment`), the functions (:mod:`.lambda_runtime`) and
-``@connections`` over HTTP (:mod:`.management_api`). It owns their lifecycle, their ports
+``@connections`` over HTTP (:mod:`.management_api`), and Lambda's SQS pollers for event source
+mappings (:mod:`.event_sources`). It owns their lifecycle, their ports
 and the background work they start, so that ``stop()`` leaves nothing running.
 """
 
@@ -24,6 +25,7 @@ from websockets.asyncio.server import Server, serve
 from chatlib.limits import MAX_FRAME_BYTES, MAX_PAYLOAD_BYTES
 from chatlib.local.gateway.connections import ConnectionRegistry
 from chatlib.local.gateway.deployment import Deployment, FunctionConfig
+from chatlib.local.gateway.event_sources import EventSources
 from chatlib.local.gateway.lambda_runtime import DEFAULT_IDLE_SECONDS, Invocation, LambdaRuntime
 from chatlib.local.gateway.management_api import ManagementAPI
 from chatlib.local.gateway.protocol import WebSocketProtocol
@@ -51,6 +53,7 @@ class GatewayOptions:
     max_instances_per_function: int = 4
     instance_idle_seconds: float = DEFAULT_IDLE_SECONDS  # an idle function instance then ends
     write_timeout: float = 10.0  # writes stuck this long (the client stopped reading) end it
+    event_source_refresh_seconds: float = 1.0  # SQS event source mappings are read this often
 
 
 #: Bind addresses that mean "every interface": this machine reaches them over loopback.
@@ -101,6 +104,11 @@ class LocalGateway:
             spawn=self._spawn,
             stopping=lambda: self._stopping,
         )
+        self.event_sources = EventSources(
+            self._invoke_from_queue,
+            local_cap=self.options.max_instances_per_function,
+            refresh_seconds=self.options.event_source_refresh_seconds,
+        )
         self.management = ManagementAPI(self.registry, self.protocol.close_from_management)
         page = resources.files("chatlib.tools").joinpath("static/chat.html").read_bytes()
         self.management.pages["/chat"] = ("text/html; charset=utf-8", page)
@@ -113,6 +121,7 @@ class LocalGateway:
     # -- lifecycle ------------------------------------------------------------------------
     async def start(self) -> None:
         self.runtime.start()
+        self.event_sources.start()
         ws_port, http_port = self._requested_ports
         self._http_server = await asyncio.get_running_loop().create_server(
             self.management.connection_factory, self.host, http_port
@@ -152,6 +161,7 @@ class LocalGateway:
             _, late = await asyncio.wait(pending, timeout=5)
             for task in late:
                 task.cancel()
+        await self.event_sources.stop()
         if self._http_server is not None:
             self._http_server.close()
         await self.runtime.close()
@@ -174,8 +184,10 @@ class LocalGateway:
 
     # -- deployments and functions -----------------------------------------------------
     def forget_deployments(self) -> None:
-        """Read every API afresh at its next handshake or message (after a redeploy, say)."""
+        """Read every API afresh at its next handshake or message (after a redeploy, say),
+        and the event source mappings now."""
         self.apis.forget()
+        self.event_sources.forget()
 
     def _prewarm(self, state: ServedApi, function: FunctionConfig) -> None:
         self._spawn(self._start_ahead(state, function))
@@ -192,9 +204,17 @@ class LocalGateway:
             ENDPOINT_OVERRIDE_VARIABLE: self.connections_url(deployment.api_id, deployment.stage)
         }
 
+    async def _invoke_from_queue(
+        self, function: FunctionConfig, event: dict[str, Any]
+    ) -> Invocation:
+        """Lambda's poller invokes with no API behind it: the function has its own
+        configuration and no ``@connections`` URL from the gateway (a message names one)."""
+        return await self.runtime.invoke(function, event, extra_environment={})
+
     async def _invoke(
         self, state: ServedApi, function: FunctionConfig, event: dict[str, Any]
     ) -> Invocation:
+        self.event_sources.follow()  # the deploy is done: from now on, mappings are followed
         invocation = await self.runtime.invoke(
             function, event, extra_environment=self._function_environment(state)
         )

@@ -106,18 +106,22 @@ class LocalStack:
 
     def wait_until_idle(self, timeout: float = 10, settle: float = 0.1) -> None:
         """Wait until no function is running and no message is being handled, for at least
-        ``settle`` seconds (a client's frame may still be on its way to the gateway)."""
+        ``settle`` seconds (a client's frame may still be on its way to the gateway), and no
+        queue an event source mapping polls holds a message waiting to be received."""
         deadline = time.monotonic() + timeout
         quiet_since = None
+        sources = self.gateway.event_sources
         while time.monotonic() < deadline:
-            busy = self.gateway.runtime.in_flight or self.gateway.pending_tasks
+            busy = self.gateway.runtime.in_flight or self.gateway.pending_tasks or sources.in_flight
             now = time.monotonic()
             if busy:
                 quiet_since = None
             elif quiet_since is None:
                 quiet_since = now
             elif now - quiet_since >= settle:
-                return
+                if not sources.waiting_messages():
+                    return
+                quiet_since = None
             time.sleep(0.02)
         raise TimeoutError(f"the gateway was still busy after {timeout} s")
 
@@ -149,6 +153,8 @@ class LocalStack:
         port = urlsplit(self.aws.endpoint_url).port
         if self._loader is not None:
             self._loader.paused = True
+        sources = self.gateway.event_sources
+        sources.paused = True  # nor a poller: its requests would draw ids too
         self.refresh()  # nor a deployment the gateway remembers
         try:
             with self.gateway.runtime.logs.destination_replaced():
@@ -161,6 +167,8 @@ class LocalStack:
         finally:
             if self._loader is not None:
                 self._loader.paused = False
+            self._loop.call_soon_threadsafe(sources.forget_queues)
+            sources.paused = False
 
     def close_connections(self, code: int, reason: str) -> int:
         """Close every open WebSocket with ``code`` (1012, "Service Restart": a client such as

@@ -1,0 +1,298 @@
+"""Lambda's SQS poller, reproduced by the local runtime (chatlib.local.gateway.event_sources).
+
+Queues, the function and its event source mappings are made with plain boto3 against the
+embedded AWS, as a learner would; the poller finds them, invokes the function through the
+gateway's runtime and deletes what it should (https://docs.aws.amazon.com/lambda/latest/dg/
+with-sqs.html, services-sqs-errorhandling.html, services-sqs-scaling.html).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import itertools
+import json
+import logging
+import threading
+
+import boto3
+import pytest
+from gateway_helpers import LAMBDAS, log_records, wait_for
+
+from chatlib.local.api_shortcut import define_api_shortcut
+from chatlib.local.gateway.deployment import FunctionConfig
+from chatlib.local.gateway.lambda_runtime import Invocation
+from chatlib.local.gateway.server import LocalGateway
+from chatlib.local.gateway.sqs_events import SqsMapping, messages_to_keep
+
+FUNCTION = "esm-probe-default"
+_names = itertools.count()
+
+
+@pytest.fixture(scope="module")
+def sqs(stack):
+    return boto3.client("sqs")
+
+
+@pytest.fixture(scope="module")
+def lambda_client(stack):
+    return boto3.client("lambda")
+
+
+@pytest.fixture(scope="module")
+def function_arn(stack, lambda_client):
+    """The probe, made as every test's functions are (its zip holds tests/lambdas/)."""
+    api = define_api_shortcut(
+        "esm-probe", {"$default": "queue_probe.handle"}, environment={"PYTHONPATH": LAMBDAS}
+    )
+    name = api.function_names["$default"]
+    assert name == FUNCTION
+    return lambda_client.get_function_configuration(FunctionName=name)["FunctionArn"]
+
+
+@pytest.fixture
+def queue(sqs):
+    """Makes a queue (``queue(VisibilityTimeout="1")``): its URL and ARN; deleted after."""
+    made = []
+
+    def make(**attributes: str) -> tuple[str, str]:
+        url = sqs.create_queue(QueueName=f"esm-{next(_names)}", Attributes=attributes)["QueueUrl"]
+        made.append(url)
+        arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+        return url, arn["Attributes"]["QueueArn"]
+
+    yield make
+    for url in made:
+        with contextlib.suppress(sqs.exceptions.QueueDoesNotExist):  # a test deleted it
+            sqs.delete_queue(QueueUrl=url)
+
+
+@pytest.fixture
+def mapping(stack, lambda_client, function_arn):
+    """Maps a queue to the probe (``mapping(queue_url, queue_arn, BatchSize=1)``), waits until
+    the gateway polls it, and returns the mapping's UUID; every mapping is deleted after."""
+    made = []
+
+    def create(url: str, arn: str, **options) -> str:
+        uuid = lambda_client.create_event_source_mapping(
+            EventSourceArn=arn, FunctionName=function_arn, **options
+        )["UUID"]
+        made.append(uuid)
+        stack.refresh()
+        wait_for(lambda: url in stack.gateway.event_sources.polled_queues)
+        return uuid
+
+    yield create
+    for uuid in made:
+        lambda_client.delete_event_source_mapping(UUID=uuid)
+    stack.refresh()
+    wait_for(lambda: not stack.gateway.event_sources.polled_queues)
+
+
+def batches(stack, queue_arn: str) -> list[dict]:
+    """What the probe was given for ``queue_arn``'s messages, one record per invocation."""
+    return [
+        record
+        for record in log_records(stack, FUNCTION, "BATCH")
+        if record["event"]["Records"][0]["eventSourceARN"] == queue_arn
+    ]
+
+
+def counts(sqs, url: str) -> tuple[int, int]:
+    """(visible, in flight) messages of a queue."""
+    names = ["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"]
+    found = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=names)["Attributes"]
+    return int(found[names[0]]), int(found[names[1]])
+
+
+def test_a_message_is_handled_once_in_the_documented_event_and_deleted(stack, sqs, queue, mapping):
+    url, arn = queue()
+    mapping(url, arn)
+    body = json.dumps({"hello": "queue"})
+    sent = sqs.send_message(
+        QueueUrl=url,
+        MessageBody=body,
+        MessageAttributes={
+            "kind": {"DataType": "String", "StringValue": "page"},
+            "raw": {"DataType": "Binary", "BinaryValue": b"\x00\x01"},
+        },
+    )
+    wait_for(lambda: batches(stack, arn))
+    stack.wait_until_idle()
+    assert counts(sqs, url) == (0, 0)
+    (batch,) = batches(stack, arn)
+    (record,) = batch["event"]["Records"]
+    assert record["messageId"] == sent["MessageId"]
+    assert record["body"] == body
+    assert record["md5OfBody"] == hashlib.md5(body.encode()).hexdigest()
+    assert (record["eventSource"], record["eventSourceARN"], record["awsRegion"]) == (
+        "aws:sqs",
+        arn,
+        arn.split(":")[3],
+    )
+    assert record["attributes"]["ApproximateReceiveCount"] == "1"
+    assert {"SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp"} <= set(
+        record["attributes"]
+    )
+    assert record["messageAttributes"] == {
+        "kind": {
+            "stringValue": "page",
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": "String",
+        },
+        "raw": {
+            "binaryValue": "AAE=",
+            "stringListValues": [],
+            "binaryListValues": [],
+            "dataType": "Binary",
+        },
+    }
+    assert record["receiptHandle"]
+
+
+def test_a_failing_function_leaves_the_message_to_come_back_then_to_the_dead_letter_queue(
+    stack, sqs, queue, mapping
+):
+    dlq_url, dlq_arn = queue()
+    redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})
+    url, arn = queue(VisibilityTimeout="1", RedrivePolicy=redrive)
+    mapping(url, arn)
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"fail": True}))
+    wait_for(lambda: counts(sqs, dlq_url)[0] == 1, timeout=15)
+    received = [
+        b["event"]["Records"][0]["attributes"]["ApproximateReceiveCount"]
+        for b in batches(stack, arn)
+    ]
+    assert received == ["1", "2"]  # SQS moved it on the third receive, as maxReceiveCount says
+    assert counts(sqs, url) == (0, 0)
+
+
+def test_partial_batch_failures_keep_exactly_the_listed_messages(stack, sqs, queue, mapping):
+    url, arn = queue(VisibilityTimeout="30")
+    bodies = [{"n": 1}, {"n": 2, "keep": True}, {"n": 3}]
+    entries = [{"Id": str(i), "MessageBody": json.dumps(b)} for i, b in enumerate(bodies)]
+    sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    mapping(url, arn, BatchSize=10, FunctionResponseTypes=["ReportBatchItemFailures"])
+    wait_for(lambda: batches(stack, arn))
+    stack.wait_until_idle()
+    (batch,) = batches(stack, arn)
+    assert sorted(json.loads(r["body"])["n"] for r in batch["event"]["Records"]) == [1, 2, 3]
+    assert counts(sqs, url) == (0, 1)  # the kept one waits out its visibility timeout
+    left = sqs.receive_message(QueueUrl=url, VisibilityTimeout=0).get("Messages", [])
+    assert left == []  # not visible: nobody else got it
+
+
+def _invocation(result=None, error=None) -> Invocation:
+    return Invocation("r", result=result, error_type=error)
+
+
+def test_the_function_answer_decides_what_is_kept_as_lambda_documents():
+    function = FunctionConfig("f", "arn:aws:lambda:us-east-1:1:function:f", "m.h")
+    reporting = SqsMapping("u", "arn:aws:sqs:us-east-1:1:q", function, report_failures=True)
+    plain = SqsMapping("u", "arn:aws:sqs:us-east-1:1:q", function)
+    ids = {"a", "b"}
+
+    def kept(result=None, error=None, mapping=reporting):
+        return messages_to_keep(_invocation(result, error), mapping, ids)
+
+    assert kept(error="Sandbox.Timedout") == ids
+    assert kept(error="RuntimeError", mapping=plain) == ids
+    assert kept({"batchItemFailures": [{"itemIdentifier": "a"}]}, mapping=plain) == set()
+    assert kept({"batchItemFailures": [{"itemIdentifier": "a"}]}) == {"a"}
+    for success in (None, {}, {"batchItemFailures": []}, {"batchItemFailures": None}):
+        assert kept(success) == set()
+    for whole in (
+        "not an object",
+        {"batchItemFailures": "a"},
+        {"batchItemFailures": [{"itemIdentifier": ""}]},
+        {"batchItemFailures": [{"itemIdentifier": None}]},
+        {"batchItemFailures": [{"messageId": "a"}]},
+        {"batchItemFailures": [{"itemIdentifier": "not-in-the-batch"}]},
+    ):
+        assert kept(whole) == ids
+
+
+def test_a_disabled_or_deleted_mapping_stops_being_polled(
+    stack, sqs, lambda_client, queue, mapping
+):
+    sources = stack.gateway.event_sources
+    url, arn = queue()
+    uuid = mapping(url, arn)
+    lambda_client.update_event_source_mapping(UUID=uuid, Enabled=False)
+    wait_for(lambda: url not in sources.polled_queues)  # the next discovery, with no refresh()
+    sqs.send_message(QueueUrl=url, MessageBody="{}")
+    stack.wait_until_idle()
+    assert counts(sqs, url) == (1, 0) and batches(stack, arn) == []  # never received
+    lambda_client.update_event_source_mapping(UUID=uuid, Enabled=True, BatchSize=5)
+    wait_for(lambda: url in sources.polled_queues)
+    wait_for(lambda: batches(stack, arn))
+    stack.wait_until_idle()
+    assert counts(sqs, url) == (0, 0)
+    lambda_client.delete_event_source_mapping(UUID=uuid)
+    wait_for(lambda: url not in sources.polled_queues)
+
+
+def test_batches_run_in_parallel_instances_up_to_the_maximum_concurrency(
+    stack, sqs, queue, mapping
+):
+    url, arn = queue()
+    entries = [{"Id": str(i), "MessageBody": json.dumps({"sleep": 0.6})} for i in range(4)]
+    sqs.send_message_batch(QueueUrl=url, Entries=entries)
+    mapping(url, arn, BatchSize=1, ScalingConfig={"MaximumConcurrency": 2})
+    wait_for(lambda: len(batches(stack, arn)) == 4, timeout=20)
+    found = batches(stack, arn)
+    changes = sorted([(b["started"], 1) for b in found] + [(b["ended"], -1) for b in found])
+    running = list(itertools.accumulate(change for _, change in changes))
+    assert max(running) == 2  # two at once, never more
+    assert len({b["pid"] for b in found}) == 2  # each in an instance of its own
+
+
+def test_wait_until_idle_waits_for_a_batch_in_flight(stack, sqs, queue, mapping):
+    url, arn = queue()
+    mapping(url, arn)
+    sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"sleep": 1}))
+    stack.wait_until_idle()
+    assert len(batches(stack, arn)) == 1
+    assert counts(sqs, url) == (0, 0)
+
+
+def test_a_queue_deleted_under_the_poller_is_logged_and_others_go_on(
+    stack, sqs, queue, mapping, caplog
+):
+    doomed_url, doomed_arn = queue()
+    url, arn = queue()
+    mapping(doomed_url, doomed_arn)
+    mapping(url, arn)
+    with caplog.at_level(logging.WARNING, logger="chatlib.local.gateway.event_sources"):
+        sqs.delete_queue(QueueUrl=doomed_url)
+        wait_for(lambda: any(doomed_url in r.getMessage() for r in caplog.records))
+    sqs.send_message(QueueUrl=url, MessageBody="{}")
+    wait_for(lambda: batches(stack, arn))
+    stack.wait_until_idle()
+    assert counts(sqs, url) == (0, 0)
+
+
+def test_stop_leaves_no_poller_thread_or_task(stack, queue, mapping):
+    url, arn = queue()
+    mapping(url, arn)  # a mapping to poll: the gateway below polls it too
+    before = {t for t in threading.enumerate() if t.name.startswith("chatlib-sqs")}
+
+    def no_api(api_id, stage):
+        raise LookupError(api_id)
+
+    async def run_and_stop():
+        gateway = LocalGateway(
+            load=no_api, base_environment=dict(stack.gateway.runtime.base_environment)
+        )
+        await gateway.start()
+        gateway.forget_deployments()
+        while url not in gateway.event_sources.polled_queues:
+            await asyncio.sleep(0.05)
+        await gateway.stop()
+        return [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+
+    assert asyncio.run(run_and_stop()) == []
+    after = {t for t in threading.enumerate() if t.name.startswith("chatlib-sqs")}
+    assert after <= before
