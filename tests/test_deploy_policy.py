@@ -246,11 +246,14 @@ VARIANTS = [  # together, every resource the template can declare
         "AlarmEmail": "ops@example.com",
         "AccessLogging": "on",
         "ConnectConcurrency": "5",
+        "FanOut": fan_out,
     }  # fmt: skip
     for step in ("broadcast", "rooms", "auth")
+    for fan_out in ("single", "sharded")
 ]
 HANDLERS = ("create", "read", "update", "delete")
 API_ID = "a1b2c3d4e5"  # API Gateway's ids are ten characters
+MAPPING_ID = "fa123456-14a1-4fd2-9fec-83de64ad683d"  # an event source mapping's UUID
 
 
 def handler_permissions(resource_type: str) -> set[str]:
@@ -277,7 +280,13 @@ def request_for(permission: str, logical_id: str, resources: dict) -> tuple[str,
     resource = resources[logical_id]
     kind, properties = resource["Type"], resource.get("Properties", {})
     service = permission.split(":")[0]
-    if kind == "AWS::Lambda::Permission":
+    if kind == "AWS::Lambda::EventSourceMapping" and service == "lambda":
+        # mappings are named by a UUID; Create/Update/Delete carry the function's ARN
+        function = resources[properties["FunctionName"].removeprefix("<Ref ").rstrip(">")]
+        arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function['Properties']['FunctionName']}"
+        mapping = f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{MAPPING_ID}"
+        return mapping, {"lambda:FunctionArn": arn}
+    if kind in {"AWS::Lambda::Permission", "AWS::Lambda::EventSourceMapping"}:
         logical_id = properties["FunctionName"].removeprefix("<Ref ").rstrip(">")
         resource, properties = resources[logical_id], resources[logical_id]["Properties"]
     if service == "iam":
@@ -309,6 +318,7 @@ def request_for(permission: str, logical_id: str, resources: dict) -> tuple[str,
         f"{properties.get('Name')}-AbCdEf",
         "cloudwatch": f"arn:aws:cloudwatch:{REGION}:{ACCOUNT}:alarm:{generated}",
         "sns": f"arn:aws:sns:{REGION}:{ACCOUNT}:{generated}",
+        "sqs": f"arn:aws:sqs:{REGION}:{ACCOUNT}:{properties.get('QueueName')}",
     }[service], {}
 
 
@@ -329,7 +339,12 @@ def test_what_cloudformation_does_for_each_resource_is_allowed():
                 reads.add(permission)
                 if not evaluate(policy, permission, arn, context):
                     missing.append(f"{logical_id} ({resource['Type']}): {permission} on {arn}")
-    assert {"AWS::SNS::Topic", "AWS::SecretsManager::Secret"} <= types  # optional ones too
+    assert {  # optional ones too
+        "AWS::SNS::Topic",
+        "AWS::SecretsManager::Secret",
+        "AWS::SQS::Queue",
+        "AWS::Lambda::EventSourceMapping",
+    } <= types
     assert {  # the read handlers' calls that find a feature absent are covered
         "lambda:GetFunctionCodeSigningConfig",
         "lambda:GetPolicy",
@@ -338,6 +353,10 @@ def test_what_cloudformation_does_for_each_resource_is_allowed():
         "logs:DescribeResourcePolicies",
         "logs:GetDataProtectionPolicy",
         "sns:GetDataProtectionPolicy",
+        "sqs:GetQueueAttributes",  # the queues' read handler
+        "sqs:ListQueueTags",
+        "lambda:GetEventSourceMapping",  # the mapping's
+        "lambda:ListTags",
     } <= reads
     assert sorted(set(missing)) == []
 
@@ -346,7 +365,8 @@ def test_every_exclusion_still_matches_a_permission_and_says_why():
     every = {(t, p) for t in json.loads((SCHEMAS / "providers" / f"{REGION}.json").read_text())
              if t.startswith(("AWS::DynamoDB::Table", "AWS::Lambda::Function", "AWS::IAM::Role",
                               "AWS::Logs::LogGroup", "AWS::SecretsManager::Secret",
-                              "AWS::SNS::Topic", "AWS::ApiGatewayV2::"))
+                              "AWS::SNS::Topic", "AWS::ApiGatewayV2::", "AWS::SQS::Queue",
+                              "AWS::Lambda::EventSourceMapping"))
              for p in handler_permissions(t)}  # fmt: skip
     for kind, pattern, reason in NOT_NEEDED:
         assert len(reason.split()) >= 3, pattern
@@ -361,6 +381,7 @@ BOUNDARY = boundary_arn(STACK, ACCOUNT)
 ADMIN = "arn:aws:iam::aws:policy/AdministratorAccess"
 EVERYTHING = {"Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
 API = f"arn:aws:apigateway:{REGION}::/apis"
+MAPPING = f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{MAPPING_ID}"
 
 
 @pytest.mark.parametrize(
@@ -407,6 +428,20 @@ API = f"arn:aws:apigateway:{REGION}::/apis"
             {"aws:ResourceTag/chatlib:stack": f"{STACK}-2"},
         ),
         ("apigateway:POST", API, {}),  # an untagged API
+        # FanOut=sharded: a mapping that feeds another function, or names none
+        (
+            "lambda:CreateEventSourceMapping",
+            MAPPING,
+            {"lambda:FunctionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:billing"},
+        ),
+        (
+            "lambda:UpdateEventSourceMapping",
+            MAPPING,
+            {"lambda:FunctionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{STACK}-2-fanout"},
+        ),
+        ("lambda:DeleteEventSourceMapping", MAPPING, {}),
+        ("sqs:DeleteQueue", f"arn:aws:sqs:{REGION}:{ACCOUNT}:orders", {}),
+        ("sqs:SetQueueAttributes", f"arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-2-fanout", {}),
         ("apigateway:TagResource", f"arn:aws:apigateway:{REGION}::/tags/x", {}),  # tag one's way in
     ],
 )
@@ -425,6 +460,9 @@ def test_the_same_calls_with_the_boundary_and_for_lambda_are_allowed():
     tagged = {"aws:ResourceTag/chatlib:stack": STACK, "aws:RequestTag/chatlib:stack": STACK}
     assert evaluate(policy, "apigateway:DELETE", f"{API}/{API_ID}", tagged)
     assert evaluate(policy, "apigateway:POST", API, tagged)
+    worker = {"lambda:FunctionArn": f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{STACK}-fanout"}
+    assert evaluate(policy, "lambda:CreateEventSourceMapping", MAPPING, worker)
+    assert evaluate(policy, "sqs:DeleteQueue", f"arn:aws:sqs:{REGION}:{ACCOUNT}:{STACK}-fanout")
 
 
 @pytest.mark.parametrize(

@@ -260,3 +260,45 @@ def test_pages_sqs_refuses_are_returned_not_lost(embedded_aws):
     missing = "https://sqs.us-east-1.amazonaws.com/123456789012/no-such-queue"
     page = Page("https://h/dev", ["a"], b"{}")
     assert PageQueue(missing).send([page]) == [page]
+
+
+# ---------------------------------------------------------------------- the deploy
+def test_a_deploy_switches_to_sharded_and_a_bare_redeploy_keeps_it(embedded_aws):
+    """``FanOut`` passes through the deploy like any parameter: an update that leaves it out
+    keeps it (``UsePreviousValue``), where CloudFormation would fall back to ``single``."""
+    from chatlib.deploy import CHAT_TEMPLATE, deploy_stack, teardown_stack
+
+    name, quiet = "sharded-e2e", {"progress": lambda _: None}
+    lambda_client, sqs = boto3.client("lambda"), boto3.client("sqs")
+
+    def mapped() -> list[dict]:
+        pages = lambda_client.get_paginator("list_event_source_mappings").paginate()
+        worker = f":function:{name}-fanout"
+        found = [m for page in pages for m in page["EventSourceMappings"]]
+        return [m for m in found if m["FunctionArn"].endswith(worker)]
+
+    try:
+        deploy_stack(CHAT_TEMPLATE, stack_name=name, **quiet)
+        assert mapped() == []
+        assert sqs.list_queues(QueueNamePrefix=f"{name}-").get("QueueUrls", []) == []
+        deploy_stack(CHAT_TEMPLATE, stack_name=name, parameters={"FanOut": "sharded"}, **quiet)
+        deploy_stack(CHAT_TEMPLATE, stack_name=name, **quiet)  # a bare redeploy
+        (mapping,) = mapped()
+        assert (mapping["BatchSize"], mapping["FunctionResponseTypes"]) == (
+            1,
+            ["ReportBatchItemFailures"],
+        )
+        url = sqs.get_queue_url(QueueName=f"{name}-fanout")["QueueUrl"]
+        attributes = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        assert mapping["EventSourceArn"] == attributes["QueueArn"]
+        assert json.loads(attributes["RedrivePolicy"])["deadLetterTargetArn"].endswith(
+            f":{name}-fanout-dlq"
+        )
+        variables = lambda_client.get_function_configuration(FunctionName=f"{name}-sendmessage")[
+            "Environment"
+        ]["Variables"]
+        assert variables[PAGE_QUEUE_VARIABLE].endswith(f"/{name}-fanout")
+    finally:
+        teardown_stack(name, **quiet)
+    assert mapped() == []
+    assert sqs.list_queues(QueueNamePrefix=f"{name}-").get("QueueUrls", []) == []

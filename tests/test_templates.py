@@ -42,6 +42,15 @@ ALLOWED = {
         "dynamodb:DeleteItem",
         "execute-api:ManageConnections",
     },
+    # FanOut=sharded: the worker takes pages from its queue (what Lambda's poller does with
+    # the role), posts them, and forgets connections that are gone
+    "FanOutFunction": {
+        "sqs:ReceiveMessage",
+        "sqs:DeleteMessage",
+        "sqs:GetQueueAttributes",
+        "execute-api:ManageConnections",
+        "dynamodb:DeleteItem",
+    },
 }
 LOGS = {"logs:CreateLogStream", "logs:PutLogEvents"}
 FINDS_RECIPIENTS = {
@@ -51,9 +60,14 @@ FINDS_RECIPIENTS = {
 }
 
 
-def resources(step: str) -> dict:
+#: Every step with the default fan-out, and the rooms and auth steps sharded.
+VARIANTS = [(step, "single") for step in STEPS] + [("rooms", "sharded"), ("auth", "sharded")]
+
+
+def resources(step: str, fan_out: str = "single") -> dict:
     template = load_template(CHAT)
-    return Resolver(template, {**CODE, "Step": step}, pseudo=PSEUDO).resources()
+    parameters = {**CODE, "Step": step, "FanOut": fan_out}
+    return Resolver(template, parameters, pseudo=PSEUDO).resources()
 
 
 def statements(role: dict) -> list[dict]:
@@ -81,11 +95,13 @@ def test_cfn_lint_would_catch_a_broken_template(tmp_path):
     assert result.returncode != 0 and "python2.1" in result.stdout
 
 
-@pytest.mark.parametrize("step", STEPS)
-def test_every_function_has_its_own_role_with_only_what_its_handler_uses(step):
-    declared = resources(step)
+@pytest.mark.parametrize(("step", "fan_out"), VARIANTS)
+def test_every_function_has_its_own_role_with_only_what_its_handler_uses(step, fan_out):
+    declared = resources(step, fan_out)
     functions = {k: v for k, v in declared.items() if v["Type"] == "AWS::Lambda::Function"}
-    assert set(functions) == set(ALLOWED) - ({"AuthorizerFunction"} if step != "auth" else set())
+    absent = {"AuthorizerFunction"} if step != "auth" else set()
+    absent |= {"FanOutFunction"} if fan_out == "single" else set()
+    assert set(functions) == set(ALLOWED) - absent
     roles = [function["Properties"]["Role"] for function in functions.values()]
     assert len(set(roles)) == len(roles), "two functions share a role"
     for logical_id, function in functions.items():
@@ -103,6 +119,7 @@ def test_every_function_has_its_own_role_with_only_what_its_handler_uses(step):
         expected = ALLOWED[logical_id] | LOGS
         if logical_id == "SendMessageFunction":
             expected = expected | {FINDS_RECIPIENTS[step]}
+            expected |= {"sqs:SendMessage"} if fan_out == "sharded" else set()
         assert granted == expected, logical_id
 
 
@@ -136,17 +153,21 @@ def test_resources_are_scoped_to_this_table_this_api_and_this_stage(step):
         )
 
 
-@pytest.mark.parametrize("step", STEPS)
-def test_functions_run_chatlib_handlers_that_exist_on_python_3_12(step):
-    for logical_id, resource in resources(step).items():
+@pytest.mark.parametrize(("step", "fan_out"), VARIANTS)
+def test_functions_run_chatlib_handlers_that_exist_on_python_3_12(step, fan_out):
+    for logical_id, resource in resources(step, fan_out).items():
         if resource["Type"] != "AWS::Lambda::Function":
             continue
         properties = resource["Properties"]
         assert properties["Runtime"] == "python3.12"
+        queue = {"FANOUT_QUEUE_URL": "<Ref FanOutQueue>"}  # only sendmessage queues pages
         assert properties["Environment"]["Variables"] == (
             {"TOKEN_SECRET_ID": "<Ref TokenSecret>", "TOKEN_SECRET_CACHE_SECONDS": "300"}
             if logical_id == "AuthorizerFunction"
-            else {"CONNECTIONS_TABLE": "<Ref ConnectionsTable>"}
+            else {
+                "CONNECTIONS_TABLE": "<Ref ConnectionsTable>",
+                **(queue if (logical_id, fan_out) == ("SendMessageFunction", "sharded") else {}),
+            }
         )
         module, _, name = properties["Handler"].rpartition(".")
         assert callable(getattr(importlib.import_module(module), name)), logical_id
@@ -232,6 +253,71 @@ def test_the_auth_step_adds_the_authorizer_and_a_verified_connect_and_nothing_el
     )
     permission = declared["AuthorizerPermission"]["Properties"]["SourceArn"]
     assert permission.endswith(":<Ref ChatApi>/authorizers/<Ref ChatAuthorizer>")
+
+
+def test_fan_out_defaults_to_single_and_sharded_adds_the_queue_worker_and_mapping():
+    """Default ``single``: an existing deploy is unchanged. ``sharded`` adds the queue, its
+    dead-letter queue and the worker, and changes only sendmessage's environment and role."""
+    template = load_template(CHAT)
+    assert template["Parameters"]["FanOut"]["Default"] == "single"
+    assert resources("rooms") == Resolver(template, {**CODE}, pseudo=PSEUDO).resources()
+    changes = compare_templates(resources("rooms"), resources("rooms", "sharded"))
+    assert [c for c in changes if c.action != "Add"] == [
+        ResourceChange("Modify", "SendMessageRole", "AWS::IAM::Role", ("Policies",)),
+        ResourceChange("Modify", "SendMessageFunction", "AWS::Lambda::Function", ("Environment",)),
+    ]
+    added = {c.logical_id: c.resource_type for c in changes if c.action == "Add"}
+    assert added == {
+        "FanOutQueue": "AWS::SQS::Queue",
+        "FanOutDeadLetterQueue": "AWS::SQS::Queue",
+        "FanOutRole": "AWS::IAM::Role",
+        "FanOutFunction": "AWS::Lambda::Function",
+        "FanOutLogGroup": "AWS::Logs::LogGroup",
+        "FanOutMapping": "AWS::Lambda::EventSourceMapping",
+    }
+    declared = resources("rooms", "sharded")
+    queue = declared["FanOutQueue"]["Properties"]
+    worker = declared["FanOutFunction"]["Properties"]
+    assert queue["QueueName"] == "chat-fanout" and queue["SqsManagedSseEnabled"] is True
+    assert queue["RedrivePolicy"] == {
+        "deadLetterTargetArn": "<GetAtt FanOutDeadLetterQueue.Arn>",
+        "maxReceiveCount": 3,
+    }
+    # Lambda asks for a visibility timeout of at least six times the function's timeout
+    assert int(queue["VisibilityTimeout"]) >= 6 * int(worker["Timeout"])
+    dead = declared["FanOutDeadLetterQueue"]["Properties"]
+    assert int(dead["MessageRetentionPeriod"]) > int(queue["MessageRetentionPeriod"])
+    assert worker["FunctionName"] == "chat-fanout"
+    assert worker["Handler"] == "chatlib.handlers.fanout_worker.handler"
+    mapping = declared["FanOutMapping"]["Properties"]
+    assert mapping == {
+        "EventSourceArn": "<GetAtt FanOutQueue.Arn>",
+        "FunctionName": "<Ref FanOutFunction>",
+        "BatchSize": 1,
+        "FunctionResponseTypes": ["ReportBatchItemFailures"],
+    }
+
+
+@pytest.mark.parametrize("step", ["rooms", "auth"])
+def test_the_queue_permissions_name_only_this_stacks_queue(step):
+    declared = resources(step, "sharded")
+    queue = "arn:aws:sqs:eu-west-1:111122223333:chat-fanout"  # not the dead-letter queue
+    sends = [s for s in statements(declared["SendMessageRole"]) if "sqs:" in str(s["Action"])]
+    assert sends == [
+        {
+            "Sid": "QueueTheRestOfTheRoom",
+            "Effect": "Allow",
+            "Action": "sqs:SendMessage",
+            "Resource": queue,
+        }
+    ]
+    assert declared["FanOutQueue"]["Properties"]["QueueName"] == queue.rsplit(":", 1)[1]
+    worker = {s["Sid"]: s["Resource"] for s in statements(declared["FanOutRole"])}
+    assert worker["TakePagesFromTheQueue"] == queue
+    assert worker["DeliverThePage"] == (  # POST only: the worker never closes a connection
+        "arn:aws:execute-api:eu-west-1:111122223333:<Ref ChatApi>/dev/POST/@connections/*"
+    )
+    assert worker["ForgetGoneConnections"] == "<GetAtt ConnectionsTable.Arn>"
 
 
 def test_outputs_name_the_websocket_and_callback_urls_and_the_table():
@@ -328,18 +414,18 @@ def _concrete(name: str, attribute: str | None = None) -> str:
     }.get(f"{name}.{attribute}" if attribute else name, f"<{name}>")
 
 
-@pytest.mark.parametrize("step", STEPS)
-def test_every_role_is_under_the_stacks_path_and_within_its_boundary(step):
+@pytest.mark.parametrize(("step", "fan_out"), VARIANTS)
+def test_every_role_is_under_the_stacks_path_and_within_its_boundary(step, fan_out):
     """The deploy policy allows roles only under ``/chatlib/<stack>/`` and with the stack's
     boundary; a role's effective permissions are its policy and the boundary, so each
     statement the functions need must be inside the boundary too, or it fails on AWS."""
     declared = Resolver(
-        load_template(CHAT), {**CODE, "Step": step}, pseudo=PSEUDO, ref=_concrete,
-        get_att=_concrete,
+        load_template(CHAT), {**CODE, "Step": step, "FanOut": fan_out}, pseudo=PSEUDO,
+        ref=_concrete, get_att=_concrete,
     ).resources()  # fmt: skip
     boundary = function_boundary("chat")
     roles = {k: v for k, v in declared.items() if v["Type"] == "AWS::IAM::Role"}
-    assert len(roles) == (5 if step == "auth" else 4)
+    assert len(roles) == (5 if step == "auth" else 4) + (fan_out == "sharded")
     for logical_id, role in roles.items():
         assert role["Properties"]["Path"] == "/chatlib/chat/"
         assert role["Properties"]["PermissionsBoundary"] == boundary_arn("chat", "111122223333")
@@ -438,13 +524,15 @@ CHECKOV = Path(__file__).resolve().parents[1] / ".venv" / "checkov" / "bin" / "c
 SKIPS = INFRA / "checkov" / "skips.yaml"
 
 
-def checkov_findings(step: str, tmp_path: Path) -> set[str]:
-    """The ids of the checks checkov fails on the template with ``Step`` at ``step``
-    (checkov reads parameters' defaults, so it reads a copy whose default is ``step``)."""
+def checkov_findings(step: str, tmp_path: Path, fan_out: str = "single") -> set[str]:
+    """The ids of the checks checkov fails on the template with ``Step`` at ``step`` and
+    ``FanOut`` at ``fan_out`` (checkov reads parameters' defaults, so it reads a copy whose
+    defaults are those)."""
     text = CHAT.read_text()
-    assert "    Default: rooms\n" in text
-    copy = tmp_path / f"chat-{step}.yaml"
-    copy.write_text(text.replace("    Default: rooms\n", f"    Default: {step}\n", 1))
+    assert "    Default: rooms\n" in text and "    Default: single\n" in text
+    copy = tmp_path / f"chat-{step}-{fan_out}.yaml"
+    text = text.replace("    Default: rooms\n", f"    Default: {step}\n", 1)
+    copy.write_text(text.replace("    Default: single\n", f"    Default: {fan_out}\n", 1))
     result = subprocess.run(
         [str(CHECKOV), "-f", str(copy), "--framework", "cloudformation", "-o", "json", "--quiet"],
         capture_output=True,
@@ -461,7 +549,8 @@ def findings(tmp_path_factory) -> dict[str, set[str]]:
     if not CHECKOV.exists():
         pytest.skip(f"checkov is not installed at {CHECKOV} (python3 workbook.py test installs it)")
     tmp = tmp_path_factory.mktemp("checkov")
-    return {step: checkov_findings(step, tmp) for step in ("rooms", "auth")}
+    found = {step: checkov_findings(step, tmp) for step in ("rooms", "auth")}
+    return {**found, "rooms, sharded": checkov_findings("rooms", tmp, "sharded")}
 
 
 def test_every_checkov_skip_carries_its_reason():
