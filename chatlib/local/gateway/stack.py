@@ -147,8 +147,9 @@ class LocalStack:
         port, so they reach the new one unchanged. Raises what starting or ``redeploy``
         raised (the port taken meanwhile, say).
 
-        No handshake reaches the new AWS meanwhile (:class:`_DeploymentLoader`), and no
-        function log line is shipped (``FunctionLogs.destination_replaced`` says why).
+        No handshake reaches the new AWS meanwhile (:class:`_DeploymentLoader`), no SQS
+        poller asks it anything (``EventSources.paused``) and no function log line is shipped
+        (``FunctionLogs.destination_replaced`` says why).
         """
         port = urlsplit(self.aws.endpoint_url).port
         if self._loader is not None:
