@@ -296,3 +296,55 @@ def test_stop_leaves_no_poller_thread_or_task(stack, queue, mapping):
     assert asyncio.run(run_and_stop()) == []
     after = {t for t in threading.enumerate() if t.name.startswith("chatlib-sqs")}
     assert after <= before
+
+
+def test_the_embedded_aws_restarting_under_the_poller_is_logged_and_polling_resumes():
+    """As under ``chatlib-local serve``: moto in its own process is killed, started again and
+    redeployed; the poller says so once, pauses during the redeploy and polls the new queue."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    script = f"""
+import logging, os, signal, sys, boto3
+sys.path.insert(0, {str(Path(__file__).parent)!r})
+from gateway_helpers import LAMBDAS, log_records, wait_for
+from chatlib.local.api_shortcut import define_api_shortcut
+from chatlib.local.gateway.stack import start_local_stack
+
+said = []
+handler = logging.Handler()
+handler.emit = lambda record: said.append(record.getMessage())
+logging.getLogger("chatlib.local.gateway.event_sources").addHandler(handler)
+stack = start_local_stack(aws_in_own_process=True)
+
+def deploy():
+    api = define_api_shortcut("restart", {{"$default": "queue_probe.handle"}},
+                              environment={{"PYTHONPATH": LAMBDAS}})
+    sqs = boto3.client("sqs")
+    url = sqs.create_queue(QueueName="restart")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])
+    boto3.client("lambda").create_event_source_mapping(
+        EventSourceArn=arn["Attributes"]["QueueArn"], FunctionName=api.function_names["$default"])
+    stack.refresh()
+    wait_for(lambda: url in stack.gateway.event_sources.polled_queues)
+    return url
+
+deploy()
+os.kill(stack.aws_pid(), signal.SIGKILL)
+wait_for(lambda: any("polling" in line for line in said), timeout=20)
+url = stack.restart_aws(deploy)
+boto3.client("sqs").send_message(QueueUrl=url, MessageBody="{{}}")
+wait_for(lambda: log_records(stack, "restart-default", "BATCH"), timeout=20)
+stack.wait_until_idle()
+handled = log_records(stack, "restart-default", "BATCH")
+print(len([line for line in said if "polling" in line]), len(handled))
+stack.stop()
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    failures_said, batches_handled = map(int, done.stdout.split()[-2:])
+    assert failures_said == 1  # once, however long moto was away
+    assert batches_handled == 1
