@@ -184,6 +184,19 @@ def test_partial_batch_failures_keep_exactly_the_listed_messages(stack, sqs, que
     assert left == []  # not visible: nobody else got it
 
 
+def test_a_batching_window_gathers_more_than_one_receive_into_one_batch(stack, sqs, queue, mapping):
+    url, arn = queue()
+    for first in (0, 10):
+        entries = [{"Id": str(i), "MessageBody": json.dumps({"n": first + i})} for i in range(10)]
+        sqs.send_message_batch(QueueUrl=url, Entries=entries[: 15 - first])
+    mapping(url, arn, BatchSize=20, MaximumBatchingWindowInSeconds=1)
+    wait_for(lambda: batches(stack, arn))
+    stack.wait_until_idle()
+    (batch,) = batches(stack, arn)  # ReceiveMessage gives ten at most: two receives, one batch
+    assert sorted(json.loads(r["body"])["n"] for r in batch["event"]["Records"]) == list(range(15))
+    assert counts(sqs, url) == (0, 0)
+
+
 def _invocation(result=None, error=None) -> Invocation:
     return Invocation("r", result=result, error_type=error)
 

@@ -118,7 +118,10 @@ class _QueuePoller:
         while batch and len(batch) < mapping.batch_size and time.monotonic() < window_ends:
             if size > PAYLOAD_BYTES - RECEIVE_MAX * 256 * 1024:
                 break
-            more = await self._receive(min(RECEIVE_MAX, mapping.batch_size - len(batch)), 0)
+            try:
+                more = await self._receive(min(RECEIVE_MAX, mapping.batch_size - len(batch)), 0)
+            except Exception:  # what is in hand is invoked; the failure shows at the next poll
+                break
             batch += more
             size += sum(len(m["Body"]) for m in more)
             if not more:
