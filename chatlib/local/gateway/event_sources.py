@@ -86,12 +86,13 @@ class _QueuePoller:
     async def _run(self) -> None:
         failing = False
         while not self.retiring:
-            if len(self.batches) >= self.mapping.concurrency(self.sources.local_cap):
+            free = self.mapping.concurrency(self.sources.local_cap) - len(self.batches)
+            if free <= 0:
                 self._freed.clear()
                 await self._freed.wait()
                 continue
             try:
-                messages = await self._gather()
+                messages = await self._gather(free)
                 failing = False
             except Exception as error:  # moto restarting, the queue deleted: log once, go on
                 if not failing:
@@ -99,8 +100,9 @@ class _QueuePoller:
                 failing = True
                 await asyncio.sleep(BACKOFF_SECONDS)
                 continue
-            if messages:
-                task = asyncio.create_task(self._invoke(messages))
+            size = self.mapping.batch_size
+            for start in range(0, len(messages), size):
+                task = asyncio.create_task(self._invoke(messages[start : start + size]))
                 self.batches.add(task)
                 task.add_done_callback(self._finished)
 
@@ -108,10 +110,14 @@ class _QueuePoller:
         self.batches.discard(task)
         self._freed.set()
 
-    async def _gather(self) -> list[dict[str, Any]]:
-        """A batch: one long poll, then, with a batching window, more receives until the
-        batch size, the window or the payload limit is reached."""
+    async def _gather(self, free: int) -> list[dict[str, Any]]:
+        """Without a batching window, one long poll for up to ``free`` batches (one receive
+        for several small batches saves round trips); with one, a single batch: more receives
+        until the batch size, the window or the payload limit is reached."""
         mapping = self.mapping
+        if not mapping.window_seconds:
+            count = min(RECEIVE_MAX, mapping.batch_size * free)
+            return await self._receive(count, LONG_POLL_SECONDS)
         batch = await self._receive(min(RECEIVE_MAX, mapping.batch_size), LONG_POLL_SECONDS)
         window_ends = time.monotonic() + mapping.window_seconds
         size = sum(len(m["Body"]) for m in batch)
