@@ -26,7 +26,7 @@ from chatlib.local.gateway.lambda_runtime import Invocation
 from chatlib.local.gateway.server import LocalGateway
 from chatlib.local.gateway.sqs_events import SqsMapping, messages_to_keep
 
-FUNCTION = "esm-probe-default"
+FUNCTION = "esm-probe-default"  # the probe of the fixture function_arn
 _names = itertools.count()
 
 
@@ -40,15 +40,28 @@ def lambda_client(stack):
     return boto3.client("lambda")
 
 
-@pytest.fixture(scope="module")
-def function_arn(stack, lambda_client):
+def _probe(lambda_client, name: str, timeout: int) -> str:
     """The probe, made as every test's functions are (its zip holds tests/lambdas/)."""
     api = define_api_shortcut(
-        "esm-probe", {"$default": "queue_probe.handle"}, environment={"PYTHONPATH": LAMBDAS}
+        name,
+        {"$default": "queue_probe.handle"},
+        environment={"PYTHONPATH": LAMBDAS},
+        timeout=timeout,
     )
-    name = api.function_names["$default"]
-    assert name == FUNCTION
-    return lambda_client.get_function_configuration(FunctionName=name)["FunctionArn"]
+    function = api.function_names["$default"]
+    return lambda_client.get_function_configuration(FunctionName=function)["FunctionArn"]
+
+
+@pytest.fixture(scope="module")
+def function_arn(stack, lambda_client):
+    return _probe(lambda_client, "esm-probe", 10)
+
+
+@pytest.fixture(scope="module")
+def quick_function_arn(stack, lambda_client):
+    """A probe whose timeout (1 s) lets a queue's visibility timeout be 1 s (AWS refuses a
+    mapping whose function may run longer than its queue hides a message)."""
+    return _probe(lambda_client, "esm-quick", 1)
 
 
 @pytest.fixture
@@ -74,9 +87,9 @@ def mapping(stack, lambda_client, function_arn):
     the gateway polls it, and returns the mapping's UUID; every mapping is deleted after."""
     made = []
 
-    def create(url: str, arn: str, **options) -> str:
+    def create(url: str, arn: str, function: str = function_arn, **options) -> str:
         uuid = lambda_client.create_event_source_mapping(
-            EventSourceArn=arn, FunctionName=function_arn, **options
+            EventSourceArn=arn, FunctionName=function, **options
         )["UUID"]
         made.append(uuid)
         stack.refresh()
@@ -90,11 +103,11 @@ def mapping(stack, lambda_client, function_arn):
     wait_for(lambda: not stack.gateway.event_sources.polled_queues)
 
 
-def batches(stack, queue_arn: str) -> list[dict]:
+def batches(stack, queue_arn: str, function: str = FUNCTION) -> list[dict]:
     """What the probe was given for ``queue_arn``'s messages, one record per invocation."""
     return [
         record
-        for record in log_records(stack, FUNCTION, "BATCH")
+        for record in log_records(stack, function, "BATCH")
         if record["event"]["Records"][0]["eventSourceARN"] == queue_arn
     ]
 
@@ -153,17 +166,17 @@ def test_a_message_is_handled_once_in_the_documented_event_and_deleted(stack, sq
 
 
 def test_a_failing_function_leaves_the_message_to_come_back_then_to_the_dead_letter_queue(
-    stack, sqs, queue, mapping
+    stack, sqs, queue, mapping, quick_function_arn
 ):
     dlq_url, dlq_arn = queue()
     redrive = json.dumps({"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 2})
     url, arn = queue(VisibilityTimeout="1", RedrivePolicy=redrive)
-    mapping(url, arn)
+    mapping(url, arn, quick_function_arn)
     sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"fail": True}))
     wait_for(lambda: counts(sqs, dlq_url)[0] == 1, timeout=15)
     received = [
         b["event"]["Records"][0]["attributes"]["ApproximateReceiveCount"]
-        for b in batches(stack, arn)
+        for b in batches(stack, arn, "esm-quick-default")
     ]
     assert received == ["1", "2"]  # SQS moved it on the third receive, as maxReceiveCount says
     assert counts(sqs, url) == (0, 0)
@@ -269,6 +282,28 @@ def test_wait_until_idle_waits_for_a_batch_in_flight(stack, sqs, queue, mapping)
     stack.wait_until_idle()
     assert len(batches(stack, arn)) == 1
     assert counts(sqs, url) == (0, 0)
+
+
+def test_a_mapping_aws_would_refuse_is_not_polled_and_says_why(
+    stack, sqs, lambda_client, queue, function_arn, caplog
+):
+    url, arn = queue(VisibilityTimeout="5")  # the probe may run 10 s
+    with caplog.at_level(logging.WARNING, logger="chatlib.local.gateway.event_sources"):
+        uuid = lambda_client.create_event_source_mapping(
+            EventSourceArn=arn, FunctionName=function_arn
+        )["UUID"]
+        try:
+            stack.refresh()
+            said = wait_for(
+                lambda: [r.getMessage() for r in caplog.records if uuid in r.getMessage()]
+            )
+        finally:
+            lambda_client.delete_event_source_mapping(UUID=uuid)
+    assert said == [
+        f"mapping {uuid} is not polled: AWS refuses it (queue visibility timeout: 5 seconds "
+        "is less than function timeout: 10 seconds)"
+    ]
+    assert url not in stack.gateway.event_sources.polled_queues
 
 
 def test_a_queue_deleted_under_the_poller_is_logged_and_others_go_on(

@@ -315,8 +315,19 @@ class EventSources:
                         self._queue_urls[arn] = sqs.get_queue_url(
                             QueueName=name, QueueOwnerAWSAccountId=account
                         )["QueueUrl"]
+                    visibility = sqs.get_queue_attributes(
+                        QueueUrl=self._queue_urls[arn], AttributeNames=["VisibilityTimeout"]
+                    )["Attributes"]["VisibilityTimeout"]
                 except Exception as error:  # the function or queue is gone: skip the mapping
                     self._warn_once(uuid, "mapping %s is not polled: %s", uuid, error)
+                    continue
+                if function.timeout > float(visibility):  # services-sqs-configure.html
+                    self._warn_once(
+                        uuid,
+                        "mapping %s is not polled: AWS refuses it (queue visibility timeout: "
+                        "%s seconds is less than function timeout: %g seconds)",
+                        *(uuid, visibility, function.timeout),
+                    )
                     continue
                 found[uuid] = (SqsMapping.from_configuration(esm, function), self._queue_urls[arn])
         return found
