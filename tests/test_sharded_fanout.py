@@ -283,6 +283,8 @@ def test_a_deploy_switches_to_sharded_and_a_bare_redeploy_keeps_it(embedded_aws)
         assert sqs.list_queues(QueueNamePrefix=f"{name}-").get("QueueUrls", []) == []
         deploy_stack(CHAT_TEMPLATE, stack_name=name, parameters={"FanOut": "sharded"}, **quiet)
         deploy_stack(CHAT_TEMPLATE, stack_name=name, **quiet)  # a bare redeploy
+        deployed = boto3.client("cloudformation").describe_stacks(StackName=name)["Stacks"][0]
+        assert {"ParameterKey": "FanOut", "ParameterValue": "sharded"} in deployed["Parameters"]
         (mapping,) = mapped()
         assert (mapping["BatchSize"], mapping["FunctionResponseTypes"]) == (
             1,
