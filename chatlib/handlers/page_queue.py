@@ -7,11 +7,13 @@ invocation of :mod:`chatlib.handlers.fanout_worker`. A page is one message, JSON
 
     {"endpoint": "https://{domainName}/{stage}", "connectionIds": ["…", …], "data": "<frame>"}
 
-``endpoint`` is the ``@connections`` URL of the event that invoked the sender, as API Gateway
-gave it; the worker resolves it exactly as the sender does (:func:`chatlib.sender.
-resolved_endpoint`, the one local seam). Only the sender's role may send to the queue, and the
-worker's role may post only to its own API's ``@connections``, so a page naming another
-endpoint could not be posted anywhere else.
+``endpoint`` is the ``@connections`` URL the sender itself posts to: on AWS,
+``https://{domainName}/{stage}`` of the event that invoked it; off AWS, the one local seam's
+URL (:data:`chatlib.sender.ENDPOINT_OVERRIDE_VARIABLE`), which a worker invoked by a queue
+rather than through an API has no way to know otherwise. The worker resolves it exactly as the
+sender resolves its event's (:func:`chatlib.sender.resolved_endpoint`: the seam wins when
+set). Only the sender's role may send to the queue, and the worker's role may post only to its
+own API's ``@connections``, so a page naming another endpoint could be posted nowhere else.
 
 Pages go out with ``SendMessageBatch``: at most :data:`~chatlib.limits.SQS_BATCH_ENTRIES`
 entries and :data:`SQS_BATCH_BYTES` in one call (ten pages of a 32 KB frame would pass the
