@@ -183,6 +183,16 @@ def serve(fan_outs: list[str]) -> None:
         print(fan_out, stack.local_url(result.outputs["WebSocketUrl"]), flush=True)
     print("ready", flush=True)
     sys.stdin.read()
+    for fan_out in fan_outs:  # where the time went, from the functions' own log lines
+        for function in (f"bench-{fan_out}-sendmessage", f"bench-{fan_out}-fanout"):
+            by_room: dict[int, list[float]] = {}
+            for line in stack.invocations(function):
+                size = line.get("counts", {}).get("recipients")
+                if size and line.get("route") in {"sendmessage", "fanout"}:
+                    by_room.setdefault(size, []).append(line["durationMs"])
+            for size, durations in sorted(by_room.items()):
+                print(f"    {function:<26} {size:>5} recipients: {len(durations):>4} "
+                      f"invocations, median {statistics.median(durations):7.1f} ms")  # fmt: skip
     stack.stop()
 
 
@@ -247,6 +257,9 @@ def main() -> int:
                     print(f"{run:>3} {fan_out:<8} {size:>5} {p50:>8.1f} {p99:>8.1f}", flush=True)
     finally:
         server.stdin.close()
+        print("each function's own durations (its log lines), by recipients per invocation:")
+        for line in server.stdout:
+            print(line, end="")
         server.wait(timeout=60)
     print("medians of the runs:")
     for (fan_out, size), runs in sorted(results.items(), key=lambda item: item[0][::-1]):
