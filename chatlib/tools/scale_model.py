@@ -1,0 +1,301 @@
+"""How long one message takes to reach a room of N, and what it costs: one invocation posting to
+every member, or the sharded fan-out through SQS (issue 27; the design is the sharded one the
+template's ``FanOut: sharded`` deploys). Notebook 08 builds the first part in small cells and
+then reads this module; ``tests/test_fanout_model.py`` holds it to the local stack's figures.
+
+**One invocation** (``chatlib/fanout.py``): the handler starts (``start_ms``: the hops in, the
+sender's GetItem), reads the room (one Query round trip per 1 MB page, plus parsing each id),
+then posts. Posts leave at the pace of the slowest of three things:
+
+    per post = max(sender CPU per post / the function's CPU share,   # 1,769 MB = one vCPU
+                   one post's round trip / posts in flight,          # the window of 16
+                   CPU of every process busy per post / cores)       # here: sender, gateway,
+                                                                     #   client on the cores
+                                                                     #   other work left
+and member k of the room has the frame ``k × per post`` after the posting starts. The API
+Gateway account's request rate (10,000 a second, burst 5,000) bounds every post of every
+invocation together.
+
+**Sharded** (the sender queues every page of ``page_size`` ids but the first, ``batch`` pages
+per ``SendMessageBatch``, then posts the first itself, as ``chatlib/handlers/sending.py`` does;
+each queued page is one worker invocation): a small discrete-event simulation. A page is in
+the queue when its batch call returns, a worker takes it ``receive_ms`` later, once a worker
+is free or the event source's concurrency allows one more (Lambda starts with 5 and adds up to
+300 a minute, to ``max_concurrency``); a new worker instance pays a cold start, a reused one a
+warm start; then it posts its page as above.
+
+Everything here is arithmetic on stated inputs (no I/O but :func:`local_calibration`'s read of
+the committed measurements), so a test can hold it to them and a learner can change any of them.
+"""
+
+from __future__ import annotations
+
+import heapq
+import json
+import math
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+__all__ = [
+    "AWS",
+    "PRICES",
+    "Delivery",
+    "Platform",
+    "Sharding",
+    "cost_per_message",
+    "local_calibration",
+    "local_platform",
+    "per_post_us",
+    "queued_pages",
+    "sharded",
+    "single",
+]
+
+#: The measurements ``benchmarks/fanout_model_calibration.py`` wrote on this project's machine.
+CALIBRATION = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
+CALIBRATION_FILE = CALIBRATION / "fanout_model_calibration.json"
+#: Lambda gives a function one vCPU's worth of CPU at 1,769 MB, in proportion below it.
+ONE_VCPU_MB = 1769
+#: Bytes one id takes in a Query response (an ids-only projection: the key, its name, JSON).
+ID_BYTES = 40
+QUERY_PAGE_BYTES = 1024 * 1024
+#: The least share of the machine the local stack is taken to have, however busy it was.
+MIN_CORES = 0.25
+
+
+@dataclass(frozen=True)
+class Platform:
+    """Where a fan-out runs: each stage's cost, and the limits that bind it."""
+
+    start_ms: float  # frame in -> handler posting its first id, less the Query; result back
+    query_page_ms: float  # one Query page's round trip
+    query_cpu_us_per_id: float  # parsing one id of the answer, on a whole core
+    sender_cpu_us: float  # the sender's CPU per post, on a whole core
+    memory_mb: float = ONE_VCPU_MB  # the function's memory: its CPU share
+    post_rtt_ms: float = 0.0  # one @connections post's round trip
+    in_flight: int = 16  # posts in flight at once (chatlib.limits.FANOUT_MAX_IN_FLIGHT)
+    other_cpu_us: float = 0.0  # CPU per post of processes sharing the cores (here only)
+    cores: float = math.inf  # the cores all those share
+    account_posts_per_s: float = math.inf  # API Gateway's account rate
+    account_burst: float = math.inf
+    timeout_s: float = math.inf  # the function's timeout
+    budget_s: float = math.inf  # the sender's delivery budget (chatlib.limits)
+
+    @property
+    def cpu_share(self) -> float:
+        return min(1.0, self.memory_mb / ONE_VCPU_MB)
+
+
+@dataclass(frozen=True)
+class Delivery:
+    """One message to a room: when its members have it, and whether the invocation fits."""
+
+    p50_ms: float  # half the room has the frame
+    last_ms: float  # every member has it
+    sender_ms: float  # how long the sender's invocation runs
+    invocations: int  # the sender plus one per queued page
+    worker_ms: float = 0.0  # all workers' run time added up (what Lambda bills)
+    broken: str = ""  # why one invocation cannot do it ("" if it can)
+
+
+def per_post_us(platform: Platform) -> float:
+    """Microseconds between two posts of one invocation: its slowest resource."""
+    return max(
+        platform.sender_cpu_us / platform.cpu_share,
+        platform.post_rtt_ms * 1000 / platform.in_flight,
+        (platform.sender_cpu_us + platform.other_cpu_us) / platform.cores,
+    )
+
+
+def query_ms(platform: Platform, members: int) -> float:
+    """Reading the room's ids: a round trip per 1 MB page, and parsing each id."""
+    pages = max(1, math.ceil(members * ID_BYTES / QUERY_PAGE_BYTES))
+    parse = members * platform.query_cpu_us_per_id / platform.cpu_share / 1000
+    return pages * platform.query_page_ms + parse
+
+
+def _rate_floor(platform: Platform, times: list[float], offset_ms: float) -> list[float]:
+    """Post number j (in time order) cannot be answered before the account's rate allows it."""
+    if math.isinf(platform.account_posts_per_s):
+        return sorted(times)
+    floor = []
+    for j, t in enumerate(sorted(times)):
+        allowed = max(0.0, j - platform.account_burst) / platform.account_posts_per_s * 1000
+        floor.append(max(t, offset_ms + allowed))
+    return floor
+
+
+def _summary(times: list[float]) -> tuple[float, float]:
+    ordered = sorted(times)
+    return ordered[(len(ordered) - 1) // 2], ordered[-1]
+
+
+def single(platform: Platform, members: int) -> Delivery:
+    """One invocation reads the room and posts to every member (the sender included)."""
+    posting = platform.start_ms + query_ms(platform, members)
+    step = per_post_us(platform) / 1000
+    times = _rate_floor(platform, [posting + k * step for k in range(1, members + 1)], posting)
+    p50, last = _summary(times)
+    broken = ""
+    if last / 1000 > platform.timeout_s:
+        broken = f"past the function's {platform.timeout_s:g} s timeout"
+    elif (last - posting) / 1000 > platform.budget_s:
+        broken = f"past the sender's {platform.budget_s:g} s delivery budget"
+    return Delivery(p50, last, last, 1, broken=broken)
+
+
+@dataclass(frozen=True)
+class Sharding:
+    """The sharded fan-out's knobs and the hops it adds (assumptions for AWS, stated)."""
+
+    page_size: int = 100  # FANOUT_PAGE_SIZE
+    batch: int = 10  # pages per SendMessageBatch (SQS's maximum)
+    send_batch_ms: float = 15.0  # one SendMessageBatch round trip
+    receive_ms: float = 20.0  # in the queue -> a worker's invocation has it
+    warm_start_ms: float = 5.0
+    cold_start_ms: float = 500.0  # a Python function with boto3 imported
+    max_concurrency: int = 1000  # the event source's MaximumConcurrency (2-1,000)
+    initial_concurrency: int = 5  # Lambda's pollers start with five batches at a time
+    concurrency_per_minute: float = 300.0  # and add up to 300 more a minute
+    warm: bool = True  # a busy chat: pollers scaled and instances warm already
+
+
+def queued_pages(members: int, page_size: int = 100) -> int:
+    """Pages the sender queues: every page but the first, which it posts itself."""
+    return max(0, math.ceil(members / page_size) - 1)
+
+
+def sharded(platform: Platform, members: int, sharding: Sharding = Sharding()) -> Delivery:
+    """The sharded fan-out of one message, simulated page by page."""
+    step = per_post_us(platform) / 1000
+    read = platform.start_ms + query_ms(platform, members)
+    pages = queued_pages(members, sharding.page_size)
+    batches = math.ceil(pages / sharding.batch)
+    # the sender queues every batch, then posts its own page
+    posting = read + batches * sharding.send_batch_ms
+    first = min(members, sharding.page_size)
+    times = [posting + k * step for k in range(1, first + 1)]
+    sender_ms = posting + first * step
+    workers: list[float] = []  # when each worker instance started so far is free again
+    billed = 0.0
+    for page in range(pages):
+        ready = read + (page // sharding.batch + 1) * sharding.send_batch_ms + sharding.receive_ms
+        size = min(sharding.page_size, members - (page + 1) * sharding.page_size)
+        options = []  # (when its posting begins, whether an instance is reused)
+        if workers:
+            options.append((max(ready, workers[0]) + sharding.warm_start_ms, True))
+        opens = _slot_opens(sharding, len(workers) + 1, read)
+        if opens < math.inf:
+            start = sharding.warm_start_ms if sharding.warm else sharding.cold_start_ms
+            options.append((max(ready, opens) + start, False))
+        begin, reused = min(options)
+        if reused:
+            heapq.heappop(workers)
+        times += [begin + k * step for k in range(1, size + 1)]
+        done = begin + size * step
+        billed += done - begin + sharding.warm_start_ms
+        heapq.heappush(workers, done)
+    times = _rate_floor(platform, times, read)
+    p50, last = _summary(times)
+    return Delivery(p50, last, sender_ms, 1 + pages, worker_ms=billed)
+
+
+def _slot_opens(sharding: Sharding, nth: int, since_ms: float) -> float:
+    """When the event source may run its ``nth`` worker at once (``inf``: never)."""
+    if nth > sharding.max_concurrency:
+        return math.inf
+    if sharding.warm or nth <= sharding.initial_concurrency:
+        return since_ms
+    minutes = (nth - sharding.initial_concurrency) / sharding.concurrency_per_minute
+    return since_ms + minutes * 60_000
+
+
+#: Published prices, us-east-1, December 2026 (each page says how it is metered):
+#: https://aws.amazon.com/lambda/pricing/, https://aws.amazon.com/sqs/pricing/,
+#: https://aws.amazon.com/api-gateway/pricing/, https://aws.amazon.com/dynamodb/pricing/on-demand/
+PRICES = {
+    "lambda_gb_second": 0.0000166667,  # x86
+    "lambda_request": 0.20 / 1e6,
+    "sqs_request": 0.40 / 1e6,  # standard queue; each 64 KB of a request is one request
+    "apigw_message": 1.00 / 1e6,  # WebSocket, first billion a month; 32 KB increments
+    "dynamodb_read_unit": 0.125 / 1e6,  # on-demand; 4 KB eventually consistent = 0.5 unit
+}
+
+
+def cost_per_message(
+    platform: Platform,
+    members: int,
+    delivery: Delivery,
+    *,
+    sharding: Sharding | None = None,
+    frame_bytes: int = 200,
+) -> dict[str, float]:
+    """Dollars one message costs, by what is billed."""
+    gb = platform.memory_mb / 1024
+    seconds = (delivery.sender_ms + delivery.worker_ms) / 1000
+    cost = {
+        "API Gateway messages": (1 + members) * PRICES["apigw_message"],
+        "Lambda GB-seconds": seconds * gb * PRICES["lambda_gb_second"],
+        "Lambda requests": delivery.invocations * PRICES["lambda_request"],
+        "DynamoDB reads": math.ceil(members * ID_BYTES / 4096) / 2 * PRICES["dynamodb_read_unit"],
+        "SQS requests": 0.0,
+    }
+    if sharding is not None:
+        pages = queued_pages(members, sharding.page_size)
+        page_bytes = frame_bytes + sharding.page_size * ID_BYTES + 200
+        chunks = math.ceil(page_bytes / 65536)
+        batches = math.ceil(pages / sharding.batch)
+        sends = batches * math.ceil(min(pages, sharding.batch) * page_bytes / 65536)
+        # each page received once and deleted once
+        cost["SQS requests"] = (sends + pages * chunks + pages) * PRICES["sqs_request"]
+    cost["total"] = sum(cost.values())
+    return cost
+
+
+#: AWS, as assumed for the predictions: the template's 256 MB and 10 s, the sender's 4 s
+#: budget, API Gateway's account rate; the round trips are assumptions (same Region).
+AWS = Platform(
+    start_ms=25.0,
+    query_page_ms=10.0,
+    query_cpu_us_per_id=10.0,
+    sender_cpu_us=90.0,
+    memory_mb=256,
+    post_rtt_ms=10.0,
+    account_posts_per_s=10_000,
+    account_burst=5_000,
+    timeout_s=10.0,
+    budget_s=4.0,
+)
+
+
+def local_calibration(path: Path = CALIBRATION_FILE) -> dict:
+    """What ``benchmarks/fanout_model_calibration.py`` measured and committed."""
+    return json.loads(path.read_text())
+
+
+def local_platform(inputs: dict, size: int = 1) -> Platform:
+    """This machine's stack as a :class:`Platform`, from the calibration's measured inputs,
+    for a prediction at a room of ``size`` receivers.
+
+    The room of one fixes the start (its p50 less its Query and its two posts); the Query's
+    time per id is the slope between the smallest and largest room read; the cores the fan-out's
+    processes share are the machine's less what its other work took while that room was timed
+    (a shared machine's CPU the stack could not have had)."""
+
+    def cores(room: int) -> float:
+        taken = inputs.get("other_work_cores", {}).get(str(room), 0.0)
+        return max(inputs["cores"] - taken, MIN_CORES)
+
+    queries = {int(room): ms for room, ms in inputs["query_ms"].items()}
+    small, large = min(queries), max(queries)
+    per_id_us = (queries[large] - queries[small]) / (large - small) * 1000
+    platform = Platform(
+        start_ms=0.0,
+        query_page_ms=queries[small] - per_id_us * (small + 1) / 1000,
+        query_cpu_us_per_id=per_id_us,
+        sender_cpu_us=inputs["sender_cpu_us_per_post"],
+        other_cpu_us=inputs["gateway_cpu_us_per_post"] + inputs["client_cpu_us_per_frame"],
+        cores=cores(1),
+    )
+    room_of_one = single(platform, 2)  # the sender and one receiver
+    return replace(platform, start_ms=inputs["fixed_ms"] - room_of_one.last_ms, cores=cores(size))

@@ -1,0 +1,117 @@
+"""The fan-out model of notebook 08 (``chatlib/tools/scale_model.py``): calibrated against the
+local stack, and behaving as the limits it models say it must.
+
+The calibration is issue 27's claim: fed the per-stage costs measured on this machine (the
+committed file ``benchmarks/fanout_model_calibration.py`` wrote), the model predicts the local
+stack's p50 at N = 200 and 1,000 within 25 %. Nothing here is timed: the figures are read from
+the file, and the model is arithmetic.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import pytest
+
+from chatlib.tools import scale_model as model
+
+CALIBRATION = model.local_calibration()
+SIZES = sorted(int(size) for size in CALIBRATION["measured_p50_ms"])
+
+
+def test_the_calibration_was_measured_by_its_script_at_200_and_1000():
+    assert CALIBRATION["command"].startswith("python benchmarks/fanout_model_calibration.py")
+    assert SIZES == [200, 1000]
+    inputs = CALIBRATION["inputs"]
+    # what the model is fed is measured stage by stage, not the figures it must predict
+    assert set(inputs) == {
+        "cores", "fixed_ms", "query_ms", "sender_cpu_us_per_post",
+        "gateway_cpu_us_per_post", "client_cpu_us_per_frame", "other_work_cores",
+    }  # fmt: skip
+    assert all(inputs[key] > 0 for key in inputs if key not in ("query_ms", "other_work_cores"))
+    assert set(inputs["query_ms"]) == set(inputs["other_work_cores"]) == {"1", "200", "1000"}
+
+
+@pytest.mark.parametrize("size", SIZES)
+def test_the_model_predicts_the_local_p50_within_25_percent(size):
+    platform = model.local_platform(CALIBRATION["inputs"], size)
+    predicted = model.single(platform, size + 1).last_ms  # N receivers and the sender
+    measured = CALIBRATION["measured_p50_ms"][str(size)]
+    assert abs(predicted / measured - 1) <= 0.25, (size, predicted, measured)
+
+
+def test_the_local_platform_reproduces_the_room_of_one_it_was_fixed_by():
+    platform = model.local_platform(CALIBRATION["inputs"], 1)
+    assert model.single(platform, 2).last_ms == pytest.approx(CALIBRATION["inputs"]["fixed_ms"])
+    assert platform.start_ms > 0, "the room of one costs more than its Query and two posts"
+
+
+def test_other_work_on_the_machine_leaves_the_fan_out_fewer_cores():
+    inputs = CALIBRATION["inputs"]
+    quiet = {**inputs, "other_work_cores": {room: 0.0 for room in inputs["query_ms"]}}
+    busy = {**quiet, "other_work_cores": {**quiet["other_work_cores"], "1000": 1.0}}
+    assert model.local_platform(quiet, 1000).cores == inputs["cores"]
+    assert model.local_platform(busy, 1000).cores == inputs["cores"] - 1
+    assert (
+        model.single(model.local_platform(busy, 1000), 1001).last_ms
+        > model.single(model.local_platform(quiet, 1000), 1001).last_ms
+    )
+
+
+def test_a_post_waits_for_the_slowest_resource():
+    base = model.Platform(start_ms=0, query_page_ms=0, query_cpu_us_per_id=0, sender_cpu_us=100)
+    assert model.per_post_us(base) == 100  # one whole core, nothing else
+    assert model.per_post_us(replace(base, memory_mb=model.ONE_VCPU_MB / 4)) == 400
+    assert model.per_post_us(replace(base, post_rtt_ms=32)) == 2000  # 16 in flight
+    assert model.per_post_us(replace(base, other_cpu_us=300, cores=2)) == 200
+
+
+def test_one_invocation_fits_1000_members_on_aws_but_not_10000_or_100000():
+    fits, budget, timeout = (model.single(model.AWS, n + 1) for n in (1_000, 10_000, 100_000))
+    assert fits.broken == ""
+    assert "budget" in budget.broken
+    assert "timeout" in timeout.broken
+
+
+def test_the_account_rate_bounds_every_post_of_a_sharded_fan_out():
+    delivery = model.sharded(model.AWS, 100_001)
+    floor_s = (100_001 - model.AWS.account_burst) / model.AWS.account_posts_per_s
+    assert delivery.last_ms / 1000 >= floor_s
+    unlimited = replace(model.AWS, account_posts_per_s=math.inf, account_burst=math.inf)
+    assert model.sharded(unlimited, 100_001).last_ms < delivery.last_ms
+
+
+def test_sharding_is_faster_past_a_page_and_the_same_within_one():
+    for members in (1_001, 10_001):
+        assert model.sharded(model.AWS, members).last_ms < model.single(model.AWS, members).last_ms
+    within_a_page = model.sharded(model.AWS, 80)  # no queue hop: exactly one invocation
+    assert within_a_page.last_ms == pytest.approx(model.single(model.AWS, 80).last_ms)
+    assert within_a_page.invocations == 1
+
+
+def test_a_cold_event_source_ramps_and_is_slower_than_a_warm_one():
+    warm = model.sharded(model.AWS, 10_001)
+    cold = model.sharded(model.AWS, 10_001, model.Sharding(warm=False))
+    assert cold.last_ms > warm.last_ms + model.Sharding().cold_start_ms / 2
+    assert warm.invocations == cold.invocations == 1 + 100
+
+
+def test_the_sender_queues_every_page_but_its_own():
+    assert [model.queued_pages(n) for n in (1, 100, 101, 1_000, 1_001)] == [0, 0, 1, 9, 10]
+    assert model.queued_pages(1_000, page_size=2) == 499
+
+
+def test_api_gateway_messages_are_most_of_the_cost_and_sqs_is_billed_only_when_sharded():
+    members = 10_001
+    single = model.cost_per_message(model.AWS, members, model.single(model.AWS, members))
+    sharded = model.cost_per_message(
+        model.AWS, members, model.sharded(model.AWS, members), sharding=model.Sharding()
+    )
+    assert single["SQS requests"] == 0 < sharded["SQS requests"]
+    assert single["API Gateway messages"] == pytest.approx((members + 1) * 1e-6)
+    for cost in (single, sharded):
+        assert cost["API Gateway messages"] / cost["total"] > 0.9
+        assert cost["total"] == pytest.approx(
+            sum(value for key, value in cost.items() if key != "total")
+        )
