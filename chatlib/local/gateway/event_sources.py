@@ -173,7 +173,6 @@ class _QueuePoller:
             log.warning("a batch from %s was not finished", mapping.queue_arn, exc_info=True)
         finally:
             self.sources.in_flight -= len(messages)
-            self.sources.batches_handled += 1
 
     async def _delete(self, messages: list[dict[str, Any]]) -> None:
         for start in range(0, len(messages), RECEIVE_MAX):
@@ -210,7 +209,6 @@ class EventSources:
     def __init__(self, invoke: Invoke, *, local_cap: int, refresh_seconds: float = 1.0) -> None:
         self.invoke, self.local_cap, self.refresh_seconds = invoke, local_cap, refresh_seconds
         self.in_flight = 0
-        self.batches_handled = 0
         self.paused = False  # set from another thread while the embedded AWS restarts
         self.long_polls = asyncio.Semaphore(LONG_POLLS)
         self.polled_queues: tuple[str, ...] = ()  # read from other threads: replaced whole
