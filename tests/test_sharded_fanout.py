@@ -304,3 +304,31 @@ def test_a_deploy_switches_to_sharded_and_a_bare_redeploy_keeps_it(embedded_aws)
         teardown_stack(name, **quiet)
     assert mapped() == []
     assert sqs.list_queues(QueueNamePrefix=f"{name}-").get("QueueUrls", []) == []
+
+
+class _RefusingSQS:
+    """A STAND-IN SQS client whose ``SendMessageBatch`` refuses the entries named, in turn:
+    moto never answers a batch in part, as SQS may."""
+
+    def __init__(self, *refusals: dict[str, bool]) -> None:
+        self.refusals, self.calls = list(refusals), []
+
+    def send_message_batch(self, QueueUrl: str, Entries: list[dict]) -> dict:  # noqa: N803
+        self.calls.append([entry["Id"] for entry in Entries])
+        refused = self.refusals.pop(0) if self.refusals else {}
+        failed = [
+            {"Id": e["Id"], "SenderFault": refused[e["Id"]], "Code": "InternalError"}
+            for e in Entries
+            if e["Id"] in refused
+        ]
+        return {"Successful": [], "Failed": failed}
+
+
+def test_entries_sqs_failed_on_its_side_are_sent_again_and_the_senders_faults_are_not():
+    pages = [Page("https://h/dev", [f"c{n}"], b"{}") for n in range(3)]
+    client = _RefusingSQS({"1": False, "2": True}, {"1": False})
+    assert PageQueue("q", client=client).send(pages) == [pages[2]]
+    assert client.calls == [["0", "1", "2"], ["1"], ["1"]]  # the last attempt succeeds
+    stubborn = _RefusingSQS(*[{"0": False}] * 3)
+    assert PageQueue("q", client=stubborn).send(pages[:1]) == pages[:1]
+    assert len(stubborn.calls) == 3  # three attempts, then the page is counted as failed
