@@ -210,6 +210,8 @@ class EventSources:
         self.invoke, self.local_cap, self.refresh_seconds = invoke, local_cap, refresh_seconds
         self.in_flight = 0
         self.paused = False  # set from another thread while the embedded AWS restarts
+        #: A discovery is asked for and not done: mappings a deploy just made may be missing.
+        self.discovering = False
         self.long_polls = asyncio.Semaphore(LONG_POLLS)
         self.polled_queues: tuple[str, ...] = ()  # read from other threads: replaced whole
         self._pollers: dict[str, _QueuePoller] = {}
@@ -233,6 +235,7 @@ class EventSources:
     def forget(self) -> None:
         """Discover the mappings now (after a deploy), and every ``refresh_seconds`` after."""
         self._following = True
+        self.discovering = True
         self._wanted.set()
 
     async def unpaused(self) -> None:
@@ -265,6 +268,7 @@ class EventSources:
                 await self.refresh()
             except Exception as error:  # the embedded AWS stopped or restarts: ask again later
                 log.info("could not read the event source mappings: %s", error)
+            self.discovering = self._wanted.is_set()
 
     async def refresh(self) -> None:
         """Read the mappings; start, update and stop pollers to match."""

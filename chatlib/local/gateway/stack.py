@@ -88,7 +88,9 @@ class LocalStack:
         return self.gateway.websocket_url(api_id, stage)
 
     def refresh(self) -> None:
-        """Serve a redeployed API from the very next handshake (otherwise within a second)."""
+        """Serve a redeployed API from the very next handshake (otherwise within a second),
+        and read the event source mappings now (``wait_until_idle`` waits for that)."""
+        self.gateway.event_sources.discovering = True
         self._loop.call_soon_threadsafe(self.gateway.forget_deployments)
 
     def logs(self, function_name: str) -> list[str]:
@@ -112,7 +114,12 @@ class LocalStack:
         quiet_since = None
         sources = self.gateway.event_sources
         while time.monotonic() < deadline:
-            busy = self.gateway.runtime.in_flight or self.gateway.pending_tasks or sources.in_flight
+            busy = (
+                self.gateway.runtime.in_flight
+                or self.gateway.pending_tasks
+                or sources.in_flight
+                or sources.discovering
+            )
             now = time.monotonic()
             if busy:
                 quiet_since = None
