@@ -14,6 +14,11 @@ Runs ``chatlib-local serve`` (rooms step) in a child process with timing hooks, 
     after fan-out   the fan-out's end -> the invocation's result is back in the gateway
     to last client  the last post answered -> the last receiver has the frame
 
+``--ab-query`` alternates the messages, five by five, between moto's own DynamoDB Query and
+chatlib's (:mod:`chatlib.local.moto_patches_query`) in the one stack, and prints each's stages
+side by side: a ``sitecustomize`` in moto's process puts a switch (a file this script creates
+and deletes) in front of the two.
+
 The hooks are measuring instruments only: wrappers recording wall-clock times (one clock for
 every process of this machine), added in the gateway process by this script and in the
 function instances by a ``sitecustomize`` module that a wrapper of the instance's main runs
@@ -104,11 +109,33 @@ INSTANCE_HOOKS = textwrap.dedent(
     """
 )
 
+MOTO_HOOKS = textwrap.dedent(
+    """
+    import os, sys
+    if "chatlib.local.moto_server" in sys.orig_argv:  # moto's process, not serve's
+        from chatlib.local import moto_patches_query
+        install = moto_patches_query.query_without_copies
+        def with_switch():
+            install()
+            from moto.dynamodb.models.table import Table
+            patched, plain = Table.query, Table.query.__wrapped__
+            switch = os.environ["STAGES_OUT"] + "/moto-query"
+            def query(self, *args, **kwargs):
+                return (plain if os.path.exists(switch) else patched)(self, *args, **kwargs)
+            Table.query = query
+            open(os.environ["STAGES_OUT"] + "/moto-switch", "w").close()  # for the script
+        moto_patches_query.query_without_copies = with_switch
+    """
+)
+
+#: ``--ab-query``: the two Queries compared, and how many messages in a row each gets.
+QUERIES, IN_A_ROW = ("moto's", "chatlib's"), 5
+
 STAGES = ["to gateway", "to invoke", "get sender", "room query", "fan-out", "after fan-out",
           "to last client", "total"]  # fmt: skip
 
 
-def start_hooked_stack(folder: Path) -> tuple[subprocess.Popen[str], str]:
+def start_hooked_stack(folder: Path, ab_query: bool) -> tuple[subprocess.Popen[str], str]:
     (folder / "hooks").mkdir()
     (folder / "hooks" / "sitecustomize.py").write_text(INSTANCE_HOOKS)
     (folder / "hooks" / "worker.py").write_text(
@@ -119,6 +146,12 @@ def start_hooked_stack(folder: Path) -> tuple[subprocess.Popen[str], str]:
     )
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     environment.update(STAGES_HOOKS=str(folder / "hooks"), STAGES_OUT=str(folder))
+    if ab_query:
+        (folder / "moto").mkdir()
+        (folder / "moto" / "sitecustomize.py").write_text(MOTO_HOOKS)
+        environment["PYTHONPATH"] = os.pathsep.join(
+            filter(None, [str(folder / "moto"), environment.get("PYTHONPATH")])
+        )
     server = subprocess.Popen(
         [sys.executable, "-c", GATEWAY_HOOKS], stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL, text=True, env=environment,
@@ -177,30 +210,44 @@ def main() -> int:
     parser.add_argument(
         "--pause", type=float, default=0.0, help="seconds between messages (a chat's pace)"
     )
+    parser.add_argument(
+        "--ab-query", action="store_true", help="alternate moto's Query and chatlib's"
+    )
     args = parser.parse_args()
+    labels = QUERIES if args.ab_query else ("",)
     with tempfile.TemporaryDirectory() as scratch:
         folder = Path(scratch)
-        server, url = start_hooked_stack(folder)
+        server, url = start_hooked_stack(folder, args.ab_query)
+        if args.ab_query and not (folder / "moto-switch").exists():
+            raise SystemExit("moto's process did not take the Query switch")
         room = BenchRoom(url, args.size, 20, tag="stages")
         for _ in range(3):  # warm-up
             room.send_and_time()
-        sends = []
-        for _ in range(args.messages):
+        sends: dict[str, list[tuple[float, float]]] = {label: [] for label in labels}
+        for number in range(args.messages):
+            label = labels[number // IN_A_ROW % len(labels)]
+            if label == QUERIES[0]:
+                (folder / "moto-query").touch()
             time.sleep(args.pause)
             sent = time.time()
-            sends.append((sent, sent + room.send_and_time() / 1000))
+            sends[label].append((sent, sent + room.send_and_time() / 1000))
+            (folder / "moto-query").unlink(missing_ok=True)
         room.close()
         server.terminate()
         server.wait(timeout=60)
-        found, pages = stages(folder, sends), query_pages(folder)
+        found = {label: stages(folder, sent) for label, sent in sends.items()}
+        pages = query_pages(folder)
     print(f"N={args.size}, {args.messages} messages, {args.pause} s apart; ms per message")
     print("room Query:", ", ".join(f"{count} x {shape}" for shape, count in pages.items()))
-    print(f"{'stage':<16}{'p50':>8}{'max':>8}")
+    print(f"{'stage':<16}" + "".join(f"{label + ' p50':>14}{'max':>8}" for label in labels))
     for name in STAGES:
-        values = found[name]
-        print(f"{name:<16}{statistics.median(values):>8.1f}{max(values):>8.1f}")
-    per_post = statistics.median(found["fan-out"]) / args.size * 1000
-    print(f"fan-out per post: {per_post:.0f} µs (p50 / N)")
+        cells = [found[label][name] for label in labels]
+        print(
+            f"{name:<16}" + "".join(f"{statistics.median(v):>14.1f}{max(v):>8.1f}" for v in cells)
+        )
+    for label in labels:
+        per_post = statistics.median(found[label]["fan-out"]) / args.size * 1000
+        print(f"{label} fan-out per post: {per_post:.0f} µs (p50 / N)".lstrip())
     return 0
 
 

@@ -21,7 +21,7 @@ from fresh_interpreter import run_fresh
 from moto.core import DEFAULT_ACCOUNT_ID as ACCOUNT_ID
 from moto.dynamodb.models import dynamodb_backends
 from moto.dynamodb.models import table as table_module
-from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.dynamo_type import DynamoType, Item
 from moto.dynamodb.models.table import Table
 
 from chatlib.local import moto_server
@@ -46,7 +46,7 @@ def test_every_patch_was_checked_against_the_moto_installed_here(tmp_path):
 
 STAND_IN_SCRIPT = """
     import boto3
-    from moto.dynamodb.models.dynamo_type import DynamoType
+    from moto.dynamodb.models.dynamo_type import DynamoType, Item
     from moto.dynamodb.responses import DynamoResult
 
     moto_lt = DynamoType.__lt__
@@ -390,3 +390,21 @@ def test_changing_an_answered_item_never_changes_the_stored_one(spread_table):
                     value.value = "changed"
     after = {(i.hash_key.value, i.range_key.value): i.to_json() for i in table.all_items()}
     assert after == stored
+
+
+def test_an_answer_leaves_no_item_behind_in_moto(spread_table):
+    """moto's models keep every instance made through their ``__new__`` (``BaseModel``, for
+    moto's dashboard): moto's own Query leaves each copy and each projection behind for as
+    long as moto runs. The chat's Query (an index, a filter, one string projected) and a
+    Query answered whole leave none."""
+    from moto.dynamodb.models import get_filter_expression
+
+    table = dynamodb_backends[ACCOUNT_ID]["us-east-1"].get_table(spread_table)
+    alive = Item.instances_tracked
+    kept = len(alive)
+    filtered = get_filter_expression("n > :n", {}, {":n": {"N": "1"}})
+    room = table.query(None, None, [], None, None, True, [["pk"]], "by-g", False, filtered,
+                       [("g", DynamoType({"S": "g0"}))])  # fmt: skip
+    whole = table.query(DynamoType({"S": "a"}), None, [], None, None, True, None)
+    assert (len(room[0]), len(whole[0])) == (10, 12)
+    assert len(alive) == kept

@@ -297,7 +297,9 @@ def _project_strings_directly() -> None:
         for name in names:
             if name in self.attrs:
                 dict.__setitem__(picked, name, DynamoType({"S": self.attrs[name].value}))
-        projected = Item.__new__(Item)
+        # object.__new__: moto's models keep every instance made through their __new__ (for
+        # its dashboard), and a projection only lives as long as its answer
+        projected = object.__new__(Item)
         projected.hash_key, projected.range_key = self.hash_key, self.range_key
         projected.attrs = picked
         return projected
