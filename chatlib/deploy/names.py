@@ -30,6 +30,7 @@ _NAME_LIMITS = (
     ("AWS::SecretsManager::Secret", "Name", 512),
     ("AWS::ApiGatewayV2::Api", "Name", 128),
     ("AWS::ApiGatewayV2::Authorizer", "Name", 128),
+    ("AWS::SQS::Queue", "QueueName", 80),  # FanOut=sharded's queues
 )
 
 
