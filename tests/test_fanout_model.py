@@ -115,3 +115,11 @@ def test_api_gateway_messages_are_most_of_the_cost_and_sqs_is_billed_only_when_s
         assert cost["total"] == pytest.approx(
             sum(value for key, value in cost.items() if key != "total")
         )
+
+
+def test_large_frames_fill_a_batch_call_before_ten_pages():
+    small, large = model.Sharding(), model.Sharding(frame_bytes=32 * 1024)
+    assert model.pages_per_call(small) == 10
+    assert model.pages_per_call(large) == 7  # 36 KB pages within SendMessageBatch's 256 KiB
+    slow = model.sharded(model.AWS, 10_001, large)
+    assert slow.sender_ms > model.sharded(model.AWS, 10_001, small).sender_ms

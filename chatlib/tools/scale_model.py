@@ -16,13 +16,13 @@ and member k of the room has the frame ``k × per post`` after the posting start
 Gateway account's request rate (10,000 a second, burst 5,000) bounds every post of every
 invocation together.
 
-**Sharded** (the sender queues every page of ``page_size`` ids but the first, ``batch`` pages
-per ``SendMessageBatch``, then posts the first itself, as ``chatlib/handlers/sending.py`` does;
-each queued page is one worker invocation): a small discrete-event simulation. A page is in
-the queue when its batch call returns, a worker takes it ``receive_ms`` later, once a worker
-is free or the event source's concurrency allows one more (Lambda starts with 5 and adds up to
-300 a minute, to ``max_concurrency``); a new worker instance pays a cold start, a reused one a
-warm start; then it posts its page as above.
+**Sharded** (the sender queues every page of ``page_size`` ids but the first, up to ``batch``
+pages and 256 KiB per ``SendMessageBatch``, then posts the first itself, as
+``chatlib/handlers/sending.py`` does; each queued page is one worker invocation): a small
+discrete-event simulation. A page is in the queue when its batch call returns, a worker takes
+it ``receive_ms`` later, once a worker is free or the event source's concurrency allows one more
+(Lambda starts with 5 and adds up to 300 a minute, to ``max_concurrency``); a new worker
+instance pays a cold start, a reused one a warm start; then it posts its page as above.
 
 Everything here is arithmetic on stated inputs (no I/O but :func:`local_calibration`'s read of
 the committed measurements), so a test can hold it to them and a learner can change any of them.
@@ -45,6 +45,8 @@ __all__ = [
     "cost_per_message",
     "local_calibration",
     "local_platform",
+    "page_bytes",
+    "pages_per_call",
     "per_post_us",
     "queued_pages",
     "sharded",
@@ -150,6 +152,8 @@ class Sharding:
 
     page_size: int = 100  # FANOUT_PAGE_SIZE
     batch: int = 10  # pages per SendMessageBatch (SQS's maximum)
+    batch_bytes: int = 256 * 1024  # and bytes per call (chatlib/handlers/page_queue.py)
+    frame_bytes: int = 200  # the chat frame each page carries (API Gateway allows 32 KB)
     send_batch_ms: float = 15.0  # one SendMessageBatch round trip
     receive_ms: float = 20.0  # in the queue -> a worker's invocation has it
     warm_start_ms: float = 5.0
@@ -158,6 +162,16 @@ class Sharding:
     initial_concurrency: int = 5  # Lambda's pollers start with five batches at a time
     concurrency_per_minute: float = 300.0  # and add up to 300 more a minute
     warm: bool = True  # a busy chat: pollers scaled and instances warm already
+
+
+def page_bytes(sharding: Sharding) -> int:
+    """One queued page's body: the frame, the ids, the endpoint and the JSON around them."""
+    return sharding.frame_bytes + sharding.page_size * ID_BYTES + 200
+
+
+def pages_per_call(sharding: Sharding) -> int:
+    """Pages one ``SendMessageBatch`` carries: ten, fewer when large frames fill 256 KiB."""
+    return max(1, min(sharding.batch, sharding.batch_bytes // page_bytes(sharding)))
 
 
 def queued_pages(members: int, page_size: int = 100) -> int:
@@ -170,7 +184,8 @@ def sharded(platform: Platform, members: int, sharding: Sharding = Sharding()) -
     step = per_post_us(platform) / 1000
     read = platform.start_ms + query_ms(platform, members)
     pages = queued_pages(members, sharding.page_size)
-    batches = math.ceil(pages / sharding.batch)
+    per_call = pages_per_call(sharding)
+    batches = math.ceil(pages / per_call)
     # the sender queues every batch, then posts its own page
     posting = read + batches * sharding.send_batch_ms
     first = min(members, sharding.page_size)
@@ -179,7 +194,7 @@ def sharded(platform: Platform, members: int, sharding: Sharding = Sharding()) -
     workers: list[float] = []  # when each worker instance started so far is free again
     billed = 0.0
     for page in range(pages):
-        ready = read + (page // sharding.batch + 1) * sharding.send_batch_ms + sharding.receive_ms
+        ready = read + (page // per_call + 1) * sharding.send_batch_ms + sharding.receive_ms
         size = min(sharding.page_size, members - (page + 1) * sharding.page_size)
         options = []  # (when its posting begins, whether an instance is reused)
         if workers:
@@ -228,7 +243,6 @@ def cost_per_message(
     delivery: Delivery,
     *,
     sharding: Sharding | None = None,
-    frame_bytes: int = 200,
 ) -> dict[str, float]:
     """Dollars one message costs, by what is billed."""
     gb = platform.memory_mb / 1024
@@ -242,10 +256,10 @@ def cost_per_message(
     }
     if sharding is not None:
         pages = queued_pages(members, sharding.page_size)
-        page_bytes = frame_bytes + sharding.page_size * ID_BYTES + 200
-        chunks = math.ceil(page_bytes / 65536)
-        batches = math.ceil(pages / sharding.batch)
-        sends = batches * math.ceil(min(pages, sharding.batch) * page_bytes / 65536)
+        body = page_bytes(sharding)
+        chunks = math.ceil(body / 65536)
+        per_call = pages_per_call(sharding)
+        sends = math.ceil(pages / per_call) * math.ceil(min(pages, per_call) * body / 65536)
         # each page received once and deleted once
         cost["SQS requests"] = (sends + pages * chunks + pages) * PRICES["sqs_request"]
     cost["total"] = sum(cost.values())
