@@ -41,6 +41,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import boto3
+from botocore.config import Config
 
 from chatlib.local.gateway.deployment import FunctionConfig, function_config
 from chatlib.local.gateway.lambda_runtime import Invocation
@@ -251,10 +252,16 @@ class EventSources:
 
     def _client(self) -> tuple[Any, Any]:
         """SQS's and Lambda's clients, made on first use from a session of their own (boto3's
-        default session is not to be shared between threads)."""
+        default session is not to be shared between threads). They never retry: a request
+        botocore retried against a dead embedded AWS could reach the restarted one during
+        its seeded redeploy; the loops here ask again themselves, after checking ``paused``."""
         if self._clients is None:
             session = boto3.session.Session()
-            self._clients = (session.client("sqs"), session.client("lambda"))
+            once = Config(retries={"total_max_attempts": 1})
+            self._clients = (
+                session.client("sqs", config=once),
+                session.client("lambda", config=once),
+            )
         return self._clients
 
     async def _follow(self) -> None:
