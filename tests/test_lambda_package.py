@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import io
+import itertools
 import re
 import subprocess
 import sys
@@ -28,9 +29,14 @@ def template_handlers() -> set[str]:
     handlers = set()
     for path in sorted(INFRA.glob("*.yaml")):
         template = load_template(path)
-        steps = template["Parameters"].get("Step", {}).get("AllowedValues", [None])
-        for step in steps:
-            parameters = {"CodeBucket": "b", "CodeKey": "k", **({"Step": step} if step else {})}
+        choices = {
+            name: template["Parameters"][name]["AllowedValues"]
+            for name in ("Step", "FanOut")
+            if name in template["Parameters"]
+        }
+        for values in itertools.product(*choices.values()):
+            chosen = dict(zip(choices, values, strict=True))
+            parameters = {"CodeBucket": "b", "CodeKey": "k", **chosen}
             for resource in Resolver(template, parameters).resources().values():
                 if resource["Type"] == "AWS::Lambda::Function":
                     handlers.add(resource["Properties"]["Handler"])
@@ -107,6 +113,7 @@ def test_every_template_handler_imports_from_the_zip_with_only_boto3(lambda_like
         archive.extractall(code)
     handlers = sorted(template_handlers())
     assert len(handlers) >= 5
+    assert "chatlib.handlers.fanout_worker.handler" in handlers  # FanOut=sharded only
     script = (
         "import importlib, json, sys\n"
         "missing = []\n"
