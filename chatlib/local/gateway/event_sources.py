@@ -273,8 +273,9 @@ class EventSources:
             await self.unpaused()
             try:
                 await self.refresh()
-            except Exception as error:  # the embedded AWS stopped or restarts: ask again later
-                log.info("could not read the event source mappings: %s", error)
+            except Exception as error:  # the embedded AWS stopped or restarts (serve's own
+                # lines say so): ask again in a second, without a line a second in serve's log
+                log.debug("could not read the event source mappings: %s", error)
             self.discovering = self._wanted.is_set()
 
     async def refresh(self) -> None:
