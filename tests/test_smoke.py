@@ -104,8 +104,12 @@ def test_the_real_account_path_runs_as_commands(stack, embedded_aws, capsys):
     import boto3
 
     where = ["--endpoint-url", embedded_aws.endpoint_url]
-    assert main(["deploy", "--stack", "cli-chat", "--step", "rooms", *where]) == 0
+    deploy = ["deploy", "--stack", "cli-chat", "--step", "rooms", "--fan-out", "sharded"]
+    assert main([*deploy, *where]) == 0
     url = capsys.readouterr().out.splitlines()[-1].removeprefix("WebSocket URL: ")
+    described = boto3.client("cloudformation").describe_stacks(StackName="cli-chat")["Stacks"][0]
+    parameters = {p["ParameterKey"]: p["ParameterValue"] for p in described["Parameters"]}
+    assert (parameters["Step"], parameters["FanOut"]) == ("rooms", "sharded")
     assert url.startswith("wss://") and url.endswith("/dev")
     assert main(["smoke", stack.local_url(url), "--stack", "cli-chat", *where]) == 0
     assert capsys.readouterr().out.splitlines()[-1].startswith("the chat works (7 checks held")

@@ -7,7 +7,8 @@
     chatlib-local token --roster names.txt [--room R …] [--out-dir DIR]
     chatlib-local logs FUNCTION [--follow] [--since MINUTES]
     chatlib-local rotate-secret [--stack NAME | --secret-id ID] [--endpoint-url URL | --aws]
-    chatlib-local deploy [--stack NAME] [--step S] [--alarm-email E] [--endpoint-url URL | --aws]
+    chatlib-local deploy [--stack NAME] [--step S] [--fan-out F] [--alarm-email E]
+                         [--endpoint-url URL | --aws]
     chatlib-local teardown [--stack NAME] [--endpoint-url URL | --aws]
     chatlib-local smoke [URL] [--stack NAME] [--step S] [--table T] [--secret-id ID] [--aws]
 
@@ -100,6 +101,12 @@ def _parser() -> argparse.ArgumentParser:
         "--step",
         choices=["broadcast", "rooms", "auth"],
         help="the teaching step (an update keeps the deployed one if omitted)",
+    )
+    deploy.add_argument(
+        "--fan-out",
+        choices=["single", "sharded"],
+        help="how a message reaches a room: one invocation, or pages through an SQS queue "
+        "(an update keeps the deployed one if omitted)",
     )
     deploy.add_argument("--alarm-email", help="where the alarms write (confirm the e-mail)")
     _add_where(deploy)
@@ -276,7 +283,7 @@ def deploy(args: argparse.Namespace) -> int:
     from chatlib.deploy import CHAT_TEMPLATE, deploy_stack
 
     _point_boto3(args)
-    given = {"Step": args.step, "AlarmEmail": args.alarm_email}
+    given = {"Step": args.step, "FanOut": args.fan_out, "AlarmEmail": args.alarm_email}
     result = deploy_stack(
         CHAT_TEMPLATE,
         stack_name=args.stack,
