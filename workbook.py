@@ -345,7 +345,7 @@ def main(argv: list[str]) -> int:
         language, extra = pop_language(extra)
         if len(extra) != 1:
             print(
-                "workbook.py catch-up NN [--lang ja]   (NN: the notebook, 00 to 07)",
+                "workbook.py catch-up NN [--lang ja]   (NN: the notebook, 00 to 08)",
                 file=sys.stderr,
             )
             return 2

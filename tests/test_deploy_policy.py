@@ -527,3 +527,12 @@ def test_the_readme_shows_the_policy_file(name):
     readme = (Path(__file__).resolve().parents[1] / name).read_text()
     blocks = [json.loads(part.split("```")[0]) for part in readme.split("```json\n")[1:]]
     assert json.loads(DEPLOY_POLICY.read_text()) in blocks
+
+
+def test_the_deploy_policy_fits_an_inline_role_policy():
+    """Notebook 07 attaches the policy inline to the deployer role, and IAM refuses an inline
+    role policy past 10,240 characters, white space not counted (the IAM quotas page:
+    https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_iam-quotas.html); the sharded
+    fan-out's statements brought it near that."""
+    compact = json.dumps(json.loads(DEPLOY_POLICY.read_text()), separators=(",", ":"))
+    assert len(compact) <= 10_240, f"{len(compact):,} characters"

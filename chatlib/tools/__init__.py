@@ -8,5 +8,6 @@ classroom      a roster's tokens and join links for the browser page
 client         ChatClient: a websocket-client chat client for notebooks and tests
 terminal_chat  the chat in a terminal
 room_view      who is in which room, live, in a terminal or a notebook
+scale_model    fan-out at AWS scale (notebook 08): one invocation or sharded, and its cost
 static/        the browser chat page (the local gateway serves it at ``/chat``)
 """

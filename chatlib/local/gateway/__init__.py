@@ -11,6 +11,8 @@
     invoke_permission  may API Gateway invoke a function? its resource policy decides (pure)
     management_api  ``@connections`` over HTTP
     lambda_runtime  function instances in child processes (lambda_worker is their main)
+    event_sources   Lambda's SQS poller: event source mappings' queues polled, batches invoked
+    sqs_events      the SQS event a batch makes and which messages its answer keeps (pure)
     function_code   each function's zip, unpacked once per CodeSha256, for its instances
     function_logs   each instance's output shipped to CloudWatch Logs in batches
     narration       the gateway's own log lines: what each handler did, tokens masked
