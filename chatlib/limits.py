@@ -37,8 +37,9 @@ IDENTIFIER_MAX_LENGTH = 64
 #: Connection ids per queue message of the sharded fan-out (``FanOut=sharded``): the sender
 #: posts the first page itself and queues the rest, one worker invocation per page. A page
 #: message is then about the frame (at most 32 KB) plus 100 ids of ~16 characters, well under
-#: SQS's 256 KiB message limit. The sender reads ``FANOUT_PAGE_SIZE`` from its environment
-#: (tests make it 2, so that a room of three already goes through the queue).
+#: 256 KiB, the message limit SQS had until 2025 (1 MiB since). The sender reads
+#: ``FANOUT_PAGE_SIZE`` from its environment (tests make it 2, so that a room of three
+#: already goes through the queue).
 FANOUT_PAGE_SIZE = 100
 
 #: Entries per ``SendMessageBatch`` call: SQS's limit
