@@ -69,9 +69,39 @@ def test_a_post_waits_for_the_slowest_resource():
 
 def test_one_invocation_fits_1000_members_on_aws_but_not_10000_or_100000():
     fits, budget, timeout = (model.single(model.AWS, n + 1) for n in (1_000, 10_000, 100_000))
-    assert fits.broken == ""
+    assert fits.broken == "" and fits.reached == 1_001
     assert "budget" in budget.broken
     assert "timeout" in timeout.broken
+
+
+def test_a_cut_short_sender_reaches_only_the_members_it_posted_to_in_time():
+    budget, timeout = (model.single(model.AWS, n + 1) for n in (10_000, 100_000))
+    step_s = model.per_post_us(model.AWS) / 1e6
+    # the budget: 4 s of posts at the pace of one invocation
+    assert budget.reached == pytest.approx(model.AWS.budget_s / step_s, abs=1)
+    assert budget.sender_ms < budget.last_ms
+    # the timeout: what is left of 10 s after reading 100,001 rows
+    posting_s = (model.AWS.start_ms + model.query_ms(model.AWS, 100_001)) / 1000
+    assert timeout.reached == pytest.approx((model.AWS.timeout_s - posting_s) / step_s, abs=1)
+    assert timeout.sender_ms == model.AWS.timeout_s * 1000
+
+
+def test_the_query_reads_whole_rows_of_the_index_not_just_ids():
+    # ALL projection: ~120 bytes a row, so a 1 MB page holds about 8,700 members
+    assert model.QUERY_PAGE_BYTES // model.ITEM_BYTES == 8_738
+    one_page = model.query_ms(model.AWS, 8_000)
+    two_pages = model.query_ms(model.AWS, 9_000)
+    parse = 1_000 * model.AWS.query_cpu_us_per_id / model.AWS.cpu_share / 1000
+    assert two_pages - one_page == pytest.approx(model.AWS.query_page_ms + parse)
+
+
+def test_a_sharded_sender_near_its_timeout_is_flagged_and_past_it_is_broken():
+    assert model.sharded(model.AWS, 10_001).warning == ""
+    near = model.sharded(model.AWS, 100_001)
+    assert near.broken == "" and "of its 10 s timeout" in near.warning
+    assert near.sender_ms / 1000 > model.SENDER_MARGIN * model.AWS.timeout_s
+    slow = model.sharded(replace(model.AWS, query_cpu_us_per_id=20.0), 100_001)
+    assert "past its 10 s timeout" in slow.broken and slow.reached == 0
 
 
 def test_the_account_rate_bounds_every_post_of_a_sharded_fan_out():
@@ -109,7 +139,11 @@ def test_api_gateway_messages_are_most_of_the_cost_and_sqs_is_billed_only_when_s
         model.AWS, members, model.sharded(model.AWS, members), sharding=model.Sharding()
     )
     assert single["SQS requests"] == 0 < sharded["SQS requests"]
+    # the message in, and one out per member (the sender's own copy among them)
     assert single["API Gateway messages"] == pytest.approx((members + 1) * 1e-6)
+    # read units count whole rows (ALL projection), not the ids returned
+    rows_read = math.ceil(members * model.ITEM_BYTES / 4096) / 2
+    assert single["DynamoDB reads"] == pytest.approx(rows_read * model.PRICES["dynamodb_read_unit"])
     for cost in (single, sharded):
         assert cost["API Gateway messages"] / cost["total"] > 0.9
         assert cost["total"] == pytest.approx(
@@ -120,6 +154,6 @@ def test_api_gateway_messages_are_most_of_the_cost_and_sqs_is_billed_only_when_s
 def test_large_frames_fill_a_batch_call_before_ten_pages():
     small, large = model.Sharding(), model.Sharding(frame_bytes=32 * 1024)
     assert model.pages_per_call(small) == 10
-    assert model.pages_per_call(large) == 7  # 36 KB pages within SendMessageBatch's 256 KiB
+    assert model.pages_per_call(large) == 7  # 36 KB pages within chatlib's 256 KiB a call
     slow = model.sharded(model.AWS, 10_001, large)
     assert slow.sender_ms > model.sharded(model.AWS, 10_001, small).sender_ms

@@ -5,24 +5,32 @@ then reads this module; ``tests/test_fanout_model.py`` holds it to the local sta
 
 **One invocation** (``chatlib/fanout.py``): the handler starts (``start_ms``: the hops in, the
 sender's GetItem), reads the room (one Query round trip per 1 MB page, plus parsing each id),
-then posts. Posts leave at the pace of the slowest of three things:
+then posts. The Query reads whole items: the ``roomId`` index projects ALL, so a 1 MB page
+holds about 8,700 rows of ~120 bytes whatever ``ProjectionExpression`` returns (DynamoDB
+counts the bytes read, not those returned). Posts leave at the pace of the slowest of three things:
 
     per post = max(sender CPU per post / the function's CPU share,   # 1,769 MB = one vCPU
                    one post's round trip / posts in flight,          # the window of 16
                    CPU of every process busy per post / cores)       # here: sender, gateway,
                                                                      #   client on the cores
                                                                      #   other work left
-and member k of the room has the frame ``k × per post`` after the posting starts. The API
-Gateway account's request rate (10,000 a second, burst 5,000) bounds every post of every
-invocation together.
+and member k of the room has the frame ``k × per post`` after the posting starts, unless the
+sender's delivery budget (``chatlib.limits.SEND_BUDGET_SECONDS``: it stops starting posts
+after 4 s) or the function's timeout cuts the posting short first: :attr:`Delivery.reached`
+counts who gets it. The API Gateway account's request rate (10,000 a second, burst 5,000, a
+token bucket; 2,500 and 1,250 in thirteen Regions) bounds every post of every invocation
+together.
 
 **Sharded** (the sender queues every page of ``page_size`` ids but the first, up to ``batch``
-pages and 256 KiB per ``SendMessageBatch``, then posts the first itself, as
+pages and chatlib's cap of 256 KiB per ``SendMessageBatch`` (SQS allows 1 MiB since 2025;
+``page_queue.SQS_BATCH_BYTES`` keeps the old limit), then posts the first itself, as
 ``chatlib/handlers/sending.py`` does; each queued page is one worker invocation): a small
 discrete-event simulation. A page is in the queue when its batch call returns, a worker takes
 it ``receive_ms`` later, once a worker is free or the event source's concurrency allows one more
 (Lambda starts with 5 and adds up to 300 a minute, to ``max_concurrency``); a new worker
-instance pays a cold start, a reused one a warm start; then it posts its page as above.
+instance pays a cold start, a reused one a warm start; then it posts its page as above. The
+sender itself reads the whole room and queues every batch before its own page: at 100,000 that
+is most of its timeout, which :attr:`Delivery.warning` says.
 
 Everything here is arithmetic on stated inputs (no I/O but :func:`local_calibration`'s read of
 the committed measurements), so a test can hold it to them and a learner can change any of them.
@@ -58,8 +66,14 @@ CALIBRATION = Path(__file__).resolve().parents[2] / "benchmarks" / "results"
 CALIBRATION_FILE = CALIBRATION / "fanout_model_calibration.json"
 #: Lambda gives a function one vCPU's worth of CPU at 1,769 MB, in proportion below it.
 ONE_VCPU_MB = 1769
-#: Bytes one id takes in a Query response (an ids-only projection: the key, its name, JSON).
-ID_BYTES = 40
+#: Bytes one row of the room takes in a Query page and in its read units: the ``roomId``
+#: index projects ALL (``infra_cfn/chat.yaml``), and a row holds connectionId, roomId, userId,
+#: connectedAt, ttl and sometimes expiresAt, names and values: about 120 bytes. DynamoDB
+#: counts what it reads, not what ``ProjectionExpression`` returns; only a KEYS_ONLY index
+#: (~40 bytes a row) would fit about 25,000 ids in a page.
+ITEM_BYTES = 120
+#: Bytes one id takes in a queued page's JSON (16 characters, quotes, comma; room to spare).
+PAGE_ID_BYTES = 40
 QUERY_PAGE_BYTES = 1024 * 1024
 #: The least share of the machine the local stack is taken to have, however busy it was.
 MIN_CORES = 0.25
@@ -92,12 +106,14 @@ class Platform:
 class Delivery:
     """One message to a room: when its members have it, and whether the invocation fits."""
 
-    p50_ms: float  # half the room has the frame
-    last_ms: float  # every member has it
+    half_ms: float  # half the room has the frame (not a median over messages)
+    last_ms: float  # every member has it, were nothing cut short
     sender_ms: float  # how long the sender's invocation runs
     invocations: int  # the sender plus one per queued page
+    reached: int = 0  # members who get the frame before a budget or timeout stops the sender
     worker_ms: float = 0.0  # all workers' run time added up (what Lambda bills)
-    broken: str = ""  # why one invocation cannot do it ("" if it can)
+    broken: str = ""  # why the design cannot deliver to everyone ("" if it can)
+    warning: str = ""  # a limit it comes close to ("" if none)
 
 
 def per_post_us(platform: Platform) -> float:
@@ -111,7 +127,7 @@ def per_post_us(platform: Platform) -> float:
 
 def query_ms(platform: Platform, members: int) -> float:
     """Reading the room's ids: a round trip per 1 MB page, and parsing each id."""
-    pages = max(1, math.ceil(members * ID_BYTES / QUERY_PAGE_BYTES))
+    pages = max(1, math.ceil(members * ITEM_BYTES / QUERY_PAGE_BYTES))
     parse = members * platform.query_cpu_us_per_id / platform.cpu_share / 1000
     return pages * platform.query_page_ms + parse
 
@@ -137,13 +153,19 @@ def single(platform: Platform, members: int) -> Delivery:
     posting = platform.start_ms + query_ms(platform, members)
     step = per_post_us(platform) / 1000
     times = _rate_floor(platform, [posting + k * step for k in range(1, members + 1)], posting)
-    p50, last = _summary(times)
+    half, last = _summary(times)
+    # the budget stops new posts 4 s into the posting; the timeout stops the function
+    budget_ends, timeout_ends = posting + platform.budget_s * 1000, platform.timeout_s * 1000
+    reached = sum(t <= min(budget_ends, timeout_ends) for t in times)
     broken = ""
-    if last / 1000 > platform.timeout_s:
-        broken = f"past the function's {platform.timeout_s:g} s timeout"
-    elif (last - posting) / 1000 > platform.budget_s:
-        broken = f"past the sender's {platform.budget_s:g} s delivery budget"
-    return Delivery(p50, last, last, 1, broken=broken)
+    if reached < members:
+        broken = (
+            f"stopped by the function's {platform.timeout_s:g} s timeout"
+            if timeout_ends <= budget_ends
+            else f"stopped by the sender's {platform.budget_s:g} s delivery budget"
+        )
+    sender = min(last, budget_ends, timeout_ends)
+    return Delivery(half, last, sender, 1, reached=reached, broken=broken)
 
 
 @dataclass(frozen=True)
@@ -157,7 +179,7 @@ class Sharding:
     send_batch_ms: float = 15.0  # one SendMessageBatch round trip
     receive_ms: float = 20.0  # in the queue -> a worker's invocation has it
     warm_start_ms: float = 5.0
-    cold_start_ms: float = 500.0  # a Python function with boto3 imported
+    cold_start_ms: float = 500.0  # an assumption: a Python function with boto3 imported
     max_concurrency: int = 1000  # the event source's MaximumConcurrency (2-1,000)
     initial_concurrency: int = 5  # Lambda's pollers start with five batches at a time
     concurrency_per_minute: float = 300.0  # and add up to 300 more a minute
@@ -166,11 +188,12 @@ class Sharding:
 
 def page_bytes(sharding: Sharding) -> int:
     """One queued page's body: the frame, the ids, the endpoint and the JSON around them."""
-    return sharding.frame_bytes + sharding.page_size * ID_BYTES + 200
+    return sharding.frame_bytes + sharding.page_size * PAGE_ID_BYTES + 200
 
 
 def pages_per_call(sharding: Sharding) -> int:
-    """Pages one ``SendMessageBatch`` carries: ten, fewer when large frames fill 256 KiB."""
+    """Pages one ``SendMessageBatch`` carries: ten, fewer when large frames fill chatlib's
+    256 KiB a call (SQS's own limit is 1 MiB since 2025)."""
     return max(1, min(sharding.batch, sharding.batch_bytes // page_bytes(sharding)))
 
 
@@ -211,8 +234,24 @@ def sharded(platform: Platform, members: int, sharding: Sharding = Sharding()) -
         billed += done - begin + sharding.warm_start_ms
         heapq.heappush(workers, done)
     times = _rate_floor(platform, times, read)
-    p50, last = _summary(times)
-    return Delivery(p50, last, sender_ms, 1 + pages, worker_ms=billed)
+    half, last = _summary(times)
+    broken = warning = ""
+    if sender_ms / 1000 > platform.timeout_s:
+        broken = f"the sender runs past its {platform.timeout_s:g} s timeout"
+    elif sender_ms / 1000 > SENDER_MARGIN * platform.timeout_s:
+        warning = (
+            f"the sender runs {sender_ms / 1000:.1f} s of its {platform.timeout_s:g} s timeout"
+        )
+    reached = members if not broken else 0
+    return Delivery(
+        half, last, sender_ms, 1 + pages, reached=reached, worker_ms=billed, broken=broken,
+        warning=warning,
+    )  # fmt: skip
+
+
+#: A sender that runs more than this share of its timeout has no room for a slow Query page
+#: or a retried batch: :func:`sharded` warns.
+SENDER_MARGIN = 0.75
 
 
 def _slot_opens(sharding: Sharding, nth: int, since_ms: float) -> float:
@@ -244,14 +283,19 @@ def cost_per_message(
     *,
     sharding: Sharding | None = None,
 ) -> dict[str, float]:
-    """Dollars one message costs, by what is billed."""
+    """Dollars one message costs, by what is billed.
+
+    ``members`` counts the sender, who gets its own copy: API Gateway bills the message in and
+    one message out per member, ``1 + members``. Left out, as monthly rather than per-message
+    costs: connection minutes, and the ReceiveMessage long polls the event source makes while
+    the queue is idle (billed as SQS requests)."""
     gb = platform.memory_mb / 1024
     seconds = (delivery.sender_ms + delivery.worker_ms) / 1000
     cost = {
         "API Gateway messages": (1 + members) * PRICES["apigw_message"],
         "Lambda GB-seconds": seconds * gb * PRICES["lambda_gb_second"],
         "Lambda requests": delivery.invocations * PRICES["lambda_request"],
-        "DynamoDB reads": math.ceil(members * ID_BYTES / 4096) / 2 * PRICES["dynamodb_read_unit"],
+        "DynamoDB reads": math.ceil(members * ITEM_BYTES / 4096) / 2 * PRICES["dynamodb_read_unit"],
         "SQS requests": 0.0,
     }
     if sharding is not None:
@@ -267,12 +311,15 @@ def cost_per_message(
 
 
 #: AWS, as assumed for the predictions: the template's 256 MB and 10 s, the sender's 4 s
-#: budget, API Gateway's account rate; the round trips are assumptions (same Region).
+#: budget, API Gateway's account rate (most Regions); the sender's CPU per post is the
+#: calibration's 103.9 µs, rounded (runs on this shared machine measured 85 to 130 µs); the
+#: round trips and the 10 µs of parsing a Query row (this machine's Query slope, 22.5 µs a
+#: row, includes the embedded AWS's own work on the same cores) are assumptions.
 AWS = Platform(
     start_ms=25.0,
     query_page_ms=10.0,
     query_cpu_us_per_id=10.0,
-    sender_cpu_us=90.0,
+    sender_cpu_us=104.0,
     memory_mb=256,
     post_rtt_ms=10.0,
     account_posts_per_s=10_000,
