@@ -101,7 +101,15 @@ def test_a_sharded_sender_near_its_timeout_is_flagged_and_past_it_is_broken():
     assert near.broken == "" and "of its 10 s timeout" in near.warning
     assert near.sender_ms / 1000 > model.SENDER_MARGIN * model.AWS.timeout_s
     slow = model.sharded(replace(model.AWS, query_cpu_us_per_id=20.0), 100_001)
-    assert "past its 10 s timeout" in slow.broken and slow.reached == 0
+    assert "past its 10 s timeout" in slow.broken and slow.reached == 0  # still reading
+    # still queueing at 10 s: only the pages queued by then reach anyone
+    queueing = model.sharded(replace(model.AWS, query_cpu_us_per_id=13.0), 100_001)
+    assert "past its 10 s timeout" in queueing.broken
+    assert 0 < queueing.reached < 100_001 and queueing.reached % 100 == 0  # whole pages
+    # stopped while posting its own page: every queued page, and part of its own
+    posting = model.sharded(replace(model.AWS, query_cpu_us_per_id=12.0), 100_001)
+    assert "past its 10 s timeout" in posting.broken
+    assert 100_001 - 100 < posting.reached < 100_001
 
 
 def test_the_account_rate_bounds_every_post_of_a_sharded_fan_out():

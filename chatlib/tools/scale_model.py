@@ -213,6 +213,7 @@ def sharded(platform: Platform, members: int, sharding: Sharding = Sharding()) -
     posting = read + batches * sharding.send_batch_ms
     first = min(members, sharding.page_size)
     times = [posting + k * step for k in range(1, first + 1)]
+    own = times[:]  # the sender's own page
     sender_ms = posting + first * step
     workers: list[float] = []  # when each worker instance started so far is free again
     billed = 0.0
@@ -242,7 +243,13 @@ def sharded(platform: Platform, members: int, sharding: Sharding = Sharding()) -
         warning = (
             f"the sender runs {sender_ms / 1000:.1f} s of its {platform.timeout_s:g} s timeout"
         )
-    reached = members if not broken else 0
+    reached = members
+    if broken:  # what was queued before the timeout, and the sender's own posts within it
+        timeout_ms = platform.timeout_s * 1000
+        calls_done = max(0, min(batches, math.floor((timeout_ms - read) / sharding.send_batch_ms)))
+        queued = min(pages, calls_done * per_call)
+        in_queue = min(members - first, queued * sharding.page_size)
+        reached = in_queue + sum(t <= timeout_ms for t in own)
     return Delivery(
         half, last, sender_ms, 1 + pages, reached=reached, worker_ms=billed, broken=broken,
         warning=warning,
