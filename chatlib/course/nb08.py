@@ -15,12 +15,13 @@ import inspect
 import math
 from collections.abc import Callable
 
+from chatlib.limits import SQS_BATCH_ENTRIES
 from chatlib.tools.scale_model import queued_pages
 
 __all__ = ["SQS_BATCH", "check_batch_calls", "expected_calls"]
 
 #: Entries per ``SendMessageBatch`` call, SQS's maximum.
-SQS_BATCH = 10
+SQS_BATCH = SQS_BATCH_ENTRIES
 ROOMS = [1, 2, 100, 101, 200, 1_000, 1_001, 1_100, 1_101, 1_102, 10_000, 100_001]
 
 

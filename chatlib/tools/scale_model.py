@@ -44,6 +44,14 @@ import math
 from dataclasses import dataclass, replace
 from pathlib import Path
 
+from chatlib.handlers.page_queue import SQS_BATCH_BYTES
+from chatlib.limits import (
+    FANOUT_MAX_IN_FLIGHT,
+    FANOUT_PAGE_SIZE,
+    SEND_BUDGET_SECONDS,
+    SQS_BATCH_ENTRIES,
+)
+
 __all__ = [
     "AWS",
     "PRICES",
@@ -89,7 +97,7 @@ class Platform:
     sender_cpu_us: float  # the sender's CPU per post, on a whole core
     memory_mb: float = ONE_VCPU_MB  # the function's memory: its CPU share
     post_rtt_ms: float = 0.0  # one @connections post's round trip
-    in_flight: int = 16  # posts in flight at once (chatlib.limits.FANOUT_MAX_IN_FLIGHT)
+    in_flight: int = FANOUT_MAX_IN_FLIGHT  # posts in flight at once
     other_cpu_us: float = 0.0  # CPU per post of processes sharing the cores (here only)
     cores: float = math.inf  # the cores all those share
     account_posts_per_s: float = math.inf  # API Gateway's account rate
@@ -172,9 +180,9 @@ def single(platform: Platform, members: int) -> Delivery:
 class Sharding:
     """The sharded fan-out's knobs and the hops it adds (assumptions for AWS, stated)."""
 
-    page_size: int = 100  # FANOUT_PAGE_SIZE
-    batch: int = 10  # pages per SendMessageBatch (SQS's maximum)
-    batch_bytes: int = 256 * 1024  # and bytes per call (chatlib/handlers/page_queue.py)
+    page_size: int = FANOUT_PAGE_SIZE
+    batch: int = SQS_BATCH_ENTRIES  # pages per SendMessageBatch (SQS's maximum)
+    batch_bytes: int = SQS_BATCH_BYTES  # and bytes per call (chatlib's cap)
     frame_bytes: int = 200  # the chat frame each page carries (API Gateway allows 32 KB)
     send_batch_ms: float = 15.0  # one SendMessageBatch round trip
     receive_ms: float = 20.0  # in the queue -> a worker's invocation has it
@@ -197,7 +205,7 @@ def pages_per_call(sharding: Sharding) -> int:
     return max(1, min(sharding.batch, sharding.batch_bytes // page_bytes(sharding)))
 
 
-def queued_pages(members: int, page_size: int = 100) -> int:
+def queued_pages(members: int, page_size: int = FANOUT_PAGE_SIZE) -> int:
     """Pages the sender queues: every page but the first, which it posts itself."""
     return max(0, math.ceil(members / page_size) - 1)
 
@@ -332,7 +340,7 @@ AWS = Platform(
     account_posts_per_s=10_000,
     account_burst=5_000,
     timeout_s=10.0,
-    budget_s=4.0,
+    budget_s=SEND_BUDGET_SECONDS,
 )
 
 
