@@ -38,18 +38,15 @@ import argparse
 import json
 import os
 import platform
-import re
 import statistics
 import subprocess
 import sys
-import threading
 import time
 from pathlib import Path
 
 import boto3
-from fanout_room import BenchRoom
-from side_by_side import raise_open_file_limit
-from stack_process import stop_stack_process
+from fanout_room import BenchRoom, raise_open_file_limit
+from stack_process import start_serve_reading, stop_stack_process
 
 from chatlib import ConnectionsSender, ConnectionStore
 
@@ -136,24 +133,10 @@ def query_ms(store: ConnectionStore, room: str, repeat: int = 15) -> float:
 
 
 def start_serve() -> tuple[subprocess.Popen[str], str, str]:
-    """``chatlib-local serve --quiet`` (as ``stack_process.py`` starts it); its WebSocket URL
-    and the embedded AWS's endpoint, both read from what it prints."""
-    environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
-    server = subprocess.Popen(
-        [sys.executable, "-m", "chatlib.tools", "serve", "--step", "rooms", "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, env=environment,
-    )  # fmt: skip
-    assert server.stdout is not None
-    found: dict[str, str] = {}
-    for line in server.stdout:
-        for key, pattern in [("ws", r"WebSocket URL : (\S+)"), ("aws", r"embedded AWS  : (\S+)")]:
-            match = re.search(pattern, line)
-            if match:
-                found.setdefault(key, match.group(1))
-        if len(found) == 2:
-            threading.Thread(target=server.stdout.read, daemon=True).start()
-            return server, found["ws"], found["aws"]
-    raise SystemExit("the local stack did not start")
+    """``chatlib-local serve --quiet``; its WebSocket URL and the embedded AWS's endpoint,
+    both read from what it prints."""
+    server, printed = start_serve_reading("rooms", "WebSocket URL", "embedded AWS")
+    return server, printed["WebSocket URL"], printed["embedded AWS"]
 
 
 def settle(store: ConnectionStore, room: str, timeout: float = 120) -> None:

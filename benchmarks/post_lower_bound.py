@@ -30,19 +30,12 @@ import statistics
 import time
 from collections.abc import Callable
 
+from botocore.credentials import Credentials
+
 from chatlib.sigv4 import RequestSigner
 
 REQUEST = b"R" * 560  # a signed POST of a ~70-byte chat frame: head ~490 bytes, body ~70
 ANSWER = b"A" * 150  # a 200 with its date, request id and length
-
-
-class _Credentials:
-    """Test credentials in botocore's shape (``get_frozen_credentials``), no session token."""
-
-    access_key, secret_key, token = "testing", "testing", None
-
-    def get_frozen_credentials(self) -> _Credentials:
-        return self
 
 
 def _cpu() -> float:
@@ -121,7 +114,7 @@ def main() -> None:
     parser.add_argument("--sign", action="store_true", help="sign each request (SigV4)")
     args = parser.parse_args()
     request = (
-        signing_request(RequestSigner(_Credentials(), "us-east-1"))
+        signing_request(RequestSigner(Credentials("testing", "testing"), "us-east-1"))
         if args.sign
         else lambda: REQUEST
     )

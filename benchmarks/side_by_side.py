@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import os
 import platform
-import resource
 import shutil
 import socket
 import statistics
@@ -34,7 +33,7 @@ import sys
 import time
 from pathlib import Path
 
-from fanout_room import BenchRoom, percentile
+from fanout_room import BenchRoom, percentile, raise_open_file_limit
 from stack_process import start_stack_process, stop_stack_process
 
 PEER_SOURCE = Path(__file__).resolve().parents[2] / "shared" / "peers" / "serverless-offline"
@@ -132,15 +131,6 @@ def start_floor() -> tuple[subprocess.Popen, str]:
     if floor.stdout.readline().strip() != "ready":
         raise SystemExit("the floor did not start")
     return floor, f"ws://127.0.0.1:{port}"
-
-
-def raise_open_file_limit(needed: int) -> None:
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft != resource.RLIM_INFINITY and soft < hard:
-        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
-        soft = hard
-    if soft != resource.RLIM_INFINITY and soft < needed:
-        raise SystemExit(f"{needed} open files needed, the limit is {soft} (ulimit -n)")
 
 
 def measure_together(urls: dict[str, str], size: int, messages: int, batch: int) -> dict:

@@ -15,6 +15,13 @@ import threading
 
 def start_stack_process(step: str = "rooms") -> tuple[subprocess.Popen[str], str]:
     """Run ``chatlib-local serve --quiet``; return the process and its WebSocket URL."""
+    server, printed = start_serve_reading(step, "WebSocket URL")
+    return server, printed["WebSocket URL"]
+
+
+def start_serve_reading(step: str, *labels: str) -> tuple[subprocess.Popen[str], dict[str, str]]:
+    """Run ``chatlib-local serve --quiet``; return the process and, for each of ``labels``
+    (``"WebSocket URL"``, ``"embedded AWS"``, …), the value serve prints beside it."""
     environment = {k: v for k, v in os.environ.items() if not k.startswith("AWS_")}
     server = subprocess.Popen(
         [sys.executable, "-m", "chatlib.tools", "serve", "--step", step, "--quiet"],
@@ -24,12 +31,16 @@ def start_stack_process(step: str = "rooms") -> tuple[subprocess.Popen[str], str
         env=environment,
     )
     assert server.stdout is not None
+    printed: dict[str, str] = {}
     for line in server.stdout:
-        match = re.search(r"WebSocket URL : (\S+)", line)
-        if match:
+        for label in labels:
+            match = re.search(rf"{re.escape(label)}\s*: (\S+)", line)
+            if match:
+                printed.setdefault(label, match.group(1))
+        if len(printed) == len(labels):
             # keep reading its output, or a full pipe would stall the stack
             threading.Thread(target=server.stdout.read, daemon=True).start()
-            return server, match.group(1)
+            return server, printed
     raise SystemExit("the local stack did not start")
 
 

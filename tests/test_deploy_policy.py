@@ -286,7 +286,7 @@ def request_for(permission: str, logical_id: str, resources: dict) -> tuple[str,
         arn = f"arn:aws:lambda:{REGION}:{ACCOUNT}:function:{function['Properties']['FunctionName']}"
         mapping = f"arn:aws:lambda:{REGION}:{ACCOUNT}:event-source-mapping:{MAPPING_ID}"
         return mapping, {"lambda:FunctionArn": arn}
-    if kind in {"AWS::Lambda::Permission", "AWS::Lambda::EventSourceMapping"}:
+    if kind == "AWS::Lambda::Permission":
         logical_id = properties["FunctionName"].removeprefix("<Ref ").rstrip(">")
         resource, properties = resources[logical_id], resources[logical_id]["Properties"]
     if service == "iam":

@@ -46,7 +46,7 @@ def test_every_patch_was_checked_against_the_moto_installed_here(tmp_path):
 
 STAND_IN_SCRIPT = """
     import boto3
-    from moto.dynamodb.models.dynamo_type import DynamoType, Item
+    from moto.dynamodb.models.dynamo_type import DynamoType
     from moto.dynamodb.responses import DynamoResult
 
     moto_lt = DynamoType.__lt__

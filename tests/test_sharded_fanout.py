@@ -31,6 +31,7 @@ from chatlib.handlers.page_queue import (
     page_size_from,
 )
 from chatlib.limits import FANOUT_PAGE_SIZE, SQS_BATCH_ENTRIES
+from chatlib.local.gateway.sqs_events import sqs_event
 from chatlib.sender import ENDPOINT_OVERRIDE_VARIABLE
 
 _queues = itertools.count()
@@ -134,25 +135,8 @@ def receive(queue_url: str) -> list[dict]:
     return found
 
 
-def sqs_event(messages: list[dict], queue_url: str) -> dict:
-    """Lambda's SQS event for these messages (the fields the worker reads, and their kin)."""
-    arn = f"arn:aws:sqs:us-east-1:123456789012:{queue_url.rsplit('/', 1)[-1]}"
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": {},
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": arn,
-                "awsRegion": "us-east-1",
-            }
-            for m in messages
-        ]
-    }
+def queue_arn(queue_url: str) -> str:
+    return f"arn:aws:sqs:us-east-1:123456789012:{queue_url.rsplit('/', 1)[-1]}"
 
 
 def poll_once(queue_url: str) -> list[dict]:
@@ -161,7 +145,8 @@ def poll_once(queue_url: str) -> list[dict]:
     visibility timeout had passed). Returns the worker's answers."""
     sqs, answers = boto3.client("sqs"), []
     for message in receive(queue_url):
-        answer = fanout_worker.handler(sqs_event([message], queue_url), LambdaContext("fanout"))
+        event = sqs_event([message], queue_arn(queue_url))
+        answer = fanout_worker.handler(event, LambdaContext("fanout"))
         answers.append(answer)
         handle = message["ReceiptHandle"]
         if not answer["batchItemFailures"]:
